@@ -1,0 +1,113 @@
+//! Notifications: what the tool tells the user about each object, on stderr
+//! and in the JSON report. Every notification names its object and where it
+//! came from, says what happened and what to do.
+
+use serde::Serialize;
+use std::fmt;
+
+/// How serious a notification is. `Error` means the object was not written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Error => "ERROR",
+        })
+    }
+}
+
+/// A position in an input: a file (or `<stdin>`) and a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Source {
+    pub file: String,
+    pub line: usize,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// One thing the user must know about one object (or one input).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    pub level: Level,
+    /// `namespace/name` (or `name` without a namespace), or an image
+    /// reference; empty when the notification is about an input as a whole.
+    pub object: String,
+    pub source: Option<Source>,
+    pub message: String,
+    /// What to do about it; empty when nothing needs doing.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub advice: String,
+}
+
+impl Notification {
+    pub fn new(level: Level, object: impl Into<String>, message: impl Into<String>) -> Self {
+        Notification {
+            level,
+            object: object.into(),
+            source: None,
+            message: message.into(),
+            advice: String::new(),
+        }
+    }
+    pub fn at(mut self, source: Source) -> Self {
+        self.source = Some(source);
+        self
+    }
+    pub fn advice(mut self, advice: impl Into<String>) -> Self {
+        self.advice = advice.into();
+        self
+    }
+}
+
+impl fmt::Display for Notification {
+    /// `file:line: LEVEL ns/name: message; advice` — one line, in the form
+    /// compilers use, so editors and grep can follow it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(s) = &self.source {
+            write!(f, "{s}: ")?;
+        }
+        write!(f, "{}", self.level)?;
+        if !self.object.is_empty() {
+            write!(f, " {}", self.object)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if !self.advice.is_empty() {
+            write!(f, "; {}", self.advice)?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts by level, for summaries and exit codes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub info: usize,
+    pub warn: usize,
+    pub error: usize,
+}
+
+impl Counts {
+    pub fn of(notes: &[Notification]) -> Counts {
+        let mut c = Counts::default();
+        for n in notes {
+            match n.level {
+                Level::Info => c.info += 1,
+                Level::Warn => c.warn += 1,
+                Level::Error => c.error += 1,
+            }
+        }
+        c
+    }
+}

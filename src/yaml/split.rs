@@ -1,0 +1,234 @@
+//! Splitting a YAML stream into documents by their `---` / `...` markers,
+//! without parsing them. YAML forbids a document marker at column 0 inside
+//! any scalar, so a line that starts with `---` or `...` followed by nothing
+//! or white space is always a document boundary. This is what lets a
+//! document that is not a ServiceMeshExtension pass through byte for byte.
+
+/// One document of a stream, as raw text.
+#[derive(Debug, Clone, Copy)]
+pub struct Document<'a> {
+    /// The raw text: from the `---` line that opens it (if any) up to the
+    /// line before the next document's `---`.
+    pub text: &'a str,
+    /// 1-based line number of the first line of `text` in the whole stream.
+    pub start_line: usize,
+    /// Byte offset of `text` in the whole stream.
+    pub offset: usize,
+}
+
+fn is_marker(line: &str, marker: &str) -> bool {
+    line.strip_prefix(marker)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+}
+
+/// Split `input` into documents. The concatenation of every `text` is
+/// exactly `input`.
+pub fn split_documents(input: &str) -> Vec<Document<'_>> {
+    let mut docs = Vec::new();
+    let mut start = 0usize;
+    let mut start_line = 1usize;
+    let mut line_no = 1usize;
+    let mut pos = 0usize;
+    // Whether the current document has any line yet (its `---` included).
+    let mut has_content = false;
+    let bytes = input.as_bytes();
+    while pos < input.len() {
+        let end = match memchr_newline(&bytes[pos..]) {
+            Some(i) => pos + i + 1,
+            None => input.len(),
+        };
+        let line = &input[pos..end];
+        if is_marker(line, "---") && has_content {
+            docs.push(Document {
+                text: &input[start..pos],
+                start_line,
+                offset: start,
+            });
+            start = pos;
+            start_line = line_no;
+        }
+        has_content = true;
+        pos = end;
+        line_no += 1;
+        if is_marker(line, "...") {
+            docs.push(Document {
+                text: &input[start..pos],
+                start_line,
+                offset: start,
+            });
+            start = pos;
+            start_line = line_no;
+            has_content = false;
+        }
+    }
+    if start < input.len() || docs.is_empty() {
+        docs.push(Document {
+            text: &input[start..],
+            start_line,
+            offset: start,
+        });
+    }
+    docs
+}
+
+fn memchr_newline(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+impl<'a> Document<'a> {
+    /// True when the document holds nothing but blank lines, comments and
+    /// markers.
+    pub fn is_blank(&self) -> bool {
+        self.text.lines().all(|l| {
+            let t = l.trim_start_matches('\u{feff}').trim();
+            t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+        })
+    }
+
+    /// The line number of the first line that carries content.
+    pub fn content_line(&self) -> usize {
+        for (i, l) in self.text.lines().enumerate() {
+            let t = l.trim_start_matches('\u{feff}').trim();
+            if !(t.is_empty() || t.starts_with('#') || t == "---") {
+                return self.start_line + i;
+            }
+        }
+        self.start_line
+    }
+
+    /// The leading comment lines of the document (after its `---`), kept
+    /// above a converted document so that a description survives.
+    pub fn leading_comments(&self) -> &'a str {
+        let mut end = 0;
+        let mut first = true;
+        for l in self.text.split_inclusive('\n') {
+            let t = l.trim_start_matches('\u{feff}').trim();
+            if first && is_marker(l, "---") && t == "---" {
+                first = false;
+                end += l.len();
+                continue;
+            }
+            first = false;
+            if t.starts_with('#') {
+                end += l.len();
+            } else {
+                break;
+            }
+        }
+        let text = self.text;
+        let skip = if is_marker(text, "---") {
+            text.find('\n').map(|i| i + 1).unwrap_or(text.len())
+        } else {
+            0
+        };
+        if end <= skip {
+            ""
+        } else {
+            &text[skip..end]
+        }
+    }
+
+    /// Best-effort line of a key path such as `["spec", "phase"]`: each key
+    /// is searched for below the line of the previous one. Falls back to the
+    /// document's content line.
+    pub fn line_of(&self, path: &[&str]) -> usize {
+        self.line_of_from(path, 0)
+    }
+
+    /// As `line_of`, searching from the given 0-based line of the document.
+    pub fn line_of_from(&self, path: &[&str], from: usize) -> usize {
+        let lines: Vec<&str> = self.text.lines().collect();
+        let mut at = from;
+        let mut found = None;
+        for key in path {
+            let plain = format!("{key}:");
+            let dq = format!("\"{key}\":");
+            let sq = format!("'{key}':");
+            let hit = lines.iter().enumerate().skip(at).find(|(_, l)| {
+                let t = l.trim_start().trim_start_matches("- ");
+                t.starts_with(&plain) || t.starts_with(&dq) || t.starts_with(&sq)
+            });
+            match hit {
+                Some((i, _)) => {
+                    at = i;
+                    found = Some(i);
+                }
+                None => break,
+            }
+        }
+        match found {
+            Some(i) => self.start_line + i,
+            None => self.content_line_from(from),
+        }
+    }
+
+    fn content_line_from(&self, from: usize) -> usize {
+        if from == 0 {
+            self.content_line()
+        } else {
+            self.start_line + from
+        }
+    }
+
+    /// 0-based line indexes of lines that start with `name: VALUE` for a
+    /// metadata name, used to find list items.
+    pub fn find_line_containing(&self, needle: &str) -> Option<usize> {
+        self.text.lines().position(|l| l.contains(needle))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(input: &str) -> Vec<(&str, usize)> {
+        split_documents(input)
+            .into_iter()
+            .map(|d| (d.text, d.start_line))
+            .collect()
+    }
+
+    #[test]
+    fn splits_and_keeps_every_byte() {
+        let input = "# c\na: 1\n---\nb: 2\n--- # x\nc: |\n  ---x\n...\nd: 4";
+        let docs = texts(input);
+        assert_eq!(
+            docs,
+            vec![
+                ("# c\na: 1\n", 1),
+                ("---\nb: 2\n", 3),
+                ("--- # x\nc: |\n  ---x\n...\n", 5),
+                ("d: 4", 9)
+            ]
+        );
+        let joined: String = split_documents(input).iter().map(|d| d.text).collect();
+        assert_eq!(joined, input);
+    }
+
+    #[test]
+    fn leading_marker_and_crlf() {
+        let docs = texts("---\r\na: 1\r\n---\r\nb: 2\r\n");
+        assert_eq!(docs, vec![("---\r\na: 1\r\n", 1), ("---\r\nb: 2\r\n", 3)]);
+    }
+
+    #[test]
+    fn dashes_inside_a_value_are_not_a_marker() {
+        let docs = texts("a: ---\nb: '---'\n----\n");
+        assert_eq!(docs.len(), 1);
+    }
+
+    #[test]
+    fn empty_input_is_one_blank_document() {
+        let docs = split_documents("");
+        assert_eq!(docs.len(), 1);
+        assert!(docs[0].is_blank());
+    }
+
+    #[test]
+    fn positions() {
+        let d = split_documents("---\n# about\nkind: X\nspec:\n  phase: A\n")[0];
+        assert_eq!(d.content_line(), 3);
+        assert_eq!(d.line_of(&["spec", "phase"]), 5);
+        assert_eq!(d.leading_comments(), "# about\n");
+    }
+}

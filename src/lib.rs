@@ -2,8 +2,16 @@
 //! Istio WasmPlugin. The pipeline is read → model → convert → write, with the
 //! file system and the registry at the edges and pure functions between.
 
+pub mod app;
+pub mod cli;
+pub mod convert;
+pub mod fsutil;
 pub mod imagemap;
 pub mod manifest;
 pub mod mapping;
 pub mod notify;
+pub mod order;
+pub mod sme;
+pub mod stream;
+pub mod wasmplugin;
 pub mod yaml;

@@ -1,3 +1,7 @@
+use clap::Parser;
+
 fn main() {
-    println!("sme2wasm");
+    let cli = sme2wasm::cli::Cli::parse();
+    let code = sme2wasm::app::run(cli);
+    std::process::exit(code as i32);
 }

@@ -1,0 +1,165 @@
+//! Running a parsed command line: turn arguments into options, run the
+//! command, print, and map the outcome to an exit code.
+
+use crate::cli::{Cli, Command, ConversionArgs, ConvertArgs, OutputFormat};
+use crate::convert::Options;
+use crate::imagemap::ImageMap;
+use crate::manifest::Manifest;
+use crate::mapping::PhaseMap;
+use crate::notify::{Counts, Level, Notification};
+use crate::stream::{self, Format};
+use std::io::Write;
+
+/// The documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    NotConverted = 1,
+    Usage = 2,
+    Warnings = 3,
+}
+
+/// A failure that stops a command before it starts: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+pub fn run(cli: Cli) -> Exit {
+    match cli.command {
+        Command::Convert(args) => convert(args),
+    }
+}
+
+/// Validated options from the conversion flags.
+pub fn options(args: &ConversionArgs) -> Result<Options, UsageError> {
+    let phase_map = PhaseMap::with_overrides(&args.phase_map).map_err(UsageError)?;
+    let istio_version = args
+        .istio_version
+        .parse()
+        .map_err(|e| UsageError(format!("--istio-version: {e}")))?;
+    let manifest = match &args.manifest {
+        Some(p) => Some(Manifest::read(p).map_err(|e| UsageError(format!("--manifest: {e}")))?),
+        None => None,
+    };
+    let image_map = match &args.image_map {
+        Some(p) => Some(ImageMap::read(p).map_err(|e| UsageError(format!("--image-map: {e}")))?),
+        None => None,
+    };
+    if args.root_namespace.trim().is_empty() {
+        return Err(UsageError("--root-namespace must not be empty".into()));
+    }
+    Ok(Options {
+        phase_map,
+        root_namespace: args.root_namespace.clone(),
+        istio_version,
+        plugin_name: !args.no_plugin_name,
+        manifest,
+        image_map,
+    })
+}
+
+/// Print notifications to stderr (INFO only when not quiet).
+pub fn print_notifications(notes: &[Notification], quiet: bool) {
+    let stderr = std::io::stderr();
+    let mut err = stderr.lock();
+    for n in notes {
+        if quiet && n.level == Level::Info {
+            continue;
+        }
+        let _ = writeln!(err, "{n}");
+    }
+}
+
+/// Warnings about the phase table itself, before any object.
+pub fn phase_map_notes(opts: &Options) -> Vec<Notification> {
+    opts.phase_map
+        .inversions()
+        .into_iter()
+        .map(|(a, b)| {
+            Notification::new(
+                Level::Warn,
+                "",
+                format!(
+                    "--phase-map puts {b} before {a}, the reverse of Maistra's order; no priority can repair that"
+                ),
+            )
+            .advice("map the phases so that their order is kept")
+        })
+        .collect()
+}
+
+/// Write the JSON report.
+pub fn write_report(
+    path: &std::path::Path,
+    notes: &[Notification],
+    summary: serde_json::Value,
+) -> Result<(), UsageError> {
+    let report = serde_json::json!({
+        "summary": summary,
+        "notifications": notes,
+    });
+    let mut text = serde_json::to_string_pretty(&report).expect("the report serialises");
+    text.push('\n');
+    crate::fsutil::write_atomic(path, text.as_bytes())
+        .map_err(|e| UsageError(format!("cannot write the report {}: {e}", path.display())))
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+fn convert(args: ConvertArgs) -> Exit {
+    let opts = match options(&args.conversion) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("sme2wasm: {e}");
+            return Exit::Usage;
+        }
+    };
+    let (inputs, read_errors) = stream::read_inputs(&args.paths);
+    for e in &read_errors {
+        eprintln!("sme2wasm: {e}");
+    }
+    let format = match args.output {
+        OutputFormat::Yaml => Format::Yaml,
+        OutputFormat::Json => Format::Json,
+    };
+    let outcome = stream::convert_inputs(&inputs, &opts, format, args.only_converted);
+    let mut notes = phase_map_notes(&opts);
+    notes.extend(outcome.notifications);
+    if let Err(e) = write_stdout(&outcome.output) {
+        eprintln!("sme2wasm: cannot write the output: {e}");
+        return Exit::Usage;
+    }
+    print_notifications(&notes, args.conversion.quiet);
+    let counts = Counts::of(&notes);
+    if let Some(path) = &args.conversion.report {
+        let summary = serde_json::json!({
+            "converted": outcome.converted,
+            "notConverted": outcome.failed,
+            "unreadable": outcome.unreadable + read_errors.len(),
+            "info": counts.info,
+            "warn": counts.warn,
+            "error": counts.error,
+        });
+        if let Err(e) = write_report(path, &notes, summary) {
+            eprintln!("sme2wasm: {e}");
+            return Exit::Usage;
+        }
+    }
+    if !read_errors.is_empty() || outcome.unreadable > 0 {
+        Exit::Usage
+    } else if outcome.failed > 0 {
+        Exit::NotConverted
+    } else if args.conversion.strict && counts.warn > 0 {
+        Exit::Warnings
+    } else {
+        Exit::Ok
+    }
+}

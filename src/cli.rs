@@ -1,0 +1,114 @@
+//! Every command and flag, defined once. Raw arguments are turned into
+//! validated options (`convert::Options`) before any work starts; the work
+//! code never sees clap.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  every ServiceMeshExtension was converted (warnings may have been printed)
+  1  some object could not be converted (each has an ERROR on stderr)
+  2  usage error, or an input that could not be read or parsed
+  3  with --strict: a WARN was printed";
+
+const CONVERT_EXAMPLES: &str = "\
+Examples:
+  sme2wasm convert < extension.yaml > wasmplugin.yaml
+  oc get servicemeshextensions -A -o yaml | sme2wasm convert --only-converted
+  sme2wasm convert manifests/ --image-map images.yaml --report report.json
+  sme2wasm convert sme.yaml --phase-map PostAuthZ=AUTHZ --istio-version 1.16
+
+Output goes to stdout; notifications (INFO, WARN, ERROR, each with file:line)
+go to stderr.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sme2wasm",
+    version,
+    about = "Migrate Maistra ServiceMeshExtensions to Istio WasmPlugins",
+    long_about = "Migrate Maistra ServiceMeshExtension (SME) resources and images to Istio \
+WasmPlugin: `convert` rewrites resources faithfully (same plugins, order, configuration and \
+scope) and names every loss or change.",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert ServiceMeshExtension resources to WasmPlugin resources
+    #[command(after_help = format!("{CONVERT_EXAMPLES}\n\n{EXIT_CODES}"))]
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Yaml,
+    Json,
+}
+
+/// Options that decide how an SME becomes a WasmPlugin (shared by the
+/// commands that convert).
+#[derive(Debug, Clone, Args)]
+pub struct ConversionArgs {
+    /// Override a row of the phase table, e.g. PostAuthZ=AUTHZ (repeatable;
+    /// TO is AUTHN, AUTHZ, STATS or UNSPECIFIED_PHASE)
+    #[arg(long = "phase-map", value_name = "FROM=TO")]
+    pub phase_map: Vec<String>,
+
+    /// The mesh's root (control-plane) namespace: SMEs there applied
+    /// mesh-wide
+    #[arg(long, value_name = "NAME", default_value = "istio-system")]
+    pub root_namespace: String,
+
+    /// The Istio version the WasmPlugins are for (decides `match`)
+    #[arg(long, value_name = "X.Y", default_value = "1.20")]
+    pub istio_version: String,
+
+    /// An SME image's manifest.yaml: default phase and priority
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
+    /// Image map written by `sme2wasm repack`: new url and sha256 per image
+    #[arg(long, value_name = "FILE")]
+    pub image_map: Option<PathBuf>,
+
+    /// Do not write pluginName (<name>_root, Maistra's root_id)
+    #[arg(long)]
+    pub no_plugin_name: bool,
+
+    /// Exit with 3 when any WARN was printed
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Also write the notifications as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// Print only WARN and ERROR notifications on stderr
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ConvertArgs {
+    /// YAML or JSON files or directories (walked for *.yaml, *.yml, *.json);
+    /// `-` or nothing reads stdin
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value = "yaml")]
+    pub output: OutputFormat,
+
+    /// Write only the converted WasmPlugins, not the other documents
+    #[arg(long)]
+    pub only_converted: bool,
+
+    #[command(flatten)]
+    pub conversion: ConversionArgs,
+}

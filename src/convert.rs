@@ -1,0 +1,740 @@
+//! One ServiceMeshExtension → one WasmPlugin (SPEC §3–§6), and the
+//! `Converter` that collects a whole run's SMEs so that their order can be
+//! reconciled across all of them (SPEC §5). Pure: no I/O here.
+
+use crate::imagemap::{digest_hex, ImageMap, ImageMapEntry};
+use crate::manifest::Manifest;
+use crate::mapping::{PhaseMap, PluginPhase, SmePhase};
+use crate::notify::{Level, Notification, Source};
+use crate::order::{self, Item};
+use crate::sme::{ApiVersion, Config, ServiceMeshExtension};
+use crate::wasmplugin::{
+    self, IstioVersion, Metadata, Selector, Spec, TrafficSelector, WasmPlugin,
+};
+use crate::yaml::{self, Document, Mapping, Value};
+
+/// Everything that decides how SMEs are converted, validated up front.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub phase_map: PhaseMap,
+    pub root_namespace: String,
+    pub istio_version: IstioVersion,
+    /// Write `pluginName: <name>_root` (Maistra's root_id).
+    pub plugin_name: bool,
+    /// Defaults for phase and priority (an SME image's manifest.yaml).
+    pub manifest: Option<Manifest>,
+    pub image_map: Option<ImageMap>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            phase_map: PhaseMap::default(),
+            root_namespace: "istio-system".into(),
+            istio_version: IstioVersion::DEFAULT,
+            plugin_name: true,
+            manifest: None,
+            image_map: None,
+        }
+    }
+}
+
+/// Where an SME was read: the file, and the document for field positions
+/// (none for an item of a `kind: List`, which only has its own line).
+#[derive(Debug, Clone, Copy)]
+pub struct Site<'a> {
+    pub file: &'a str,
+    pub line: usize,
+    pub doc: Option<Document<'a>>,
+}
+
+impl Site<'_> {
+    pub fn source(&self) -> Source {
+        Source {
+            file: self.file.to_string(),
+            line: self.line,
+        }
+    }
+
+    /// The line of a field such as `spec.phase`, where it can be found.
+    pub fn field(&self, path: &str) -> Source {
+        let parts: Vec<&str> = path.split('.').collect();
+        let line = match &self.doc {
+            Some(d) => d.line_of(&parts),
+            None => self.line,
+        };
+        Source {
+            file: self.file.to_string(),
+            line,
+        }
+    }
+}
+
+/// Does this selector pick a gateway? Gateways take a WasmPlugin on every
+/// listener and need no `match` (SPEC §6). Decided by the labels Istio's and
+/// Gateway API's gateways carry, or any label value naming a gateway.
+pub fn selects_gateway(selector: &[(String, String)]) -> bool {
+    selector.iter().any(|(k, v)| {
+        k == "gateway.networking.k8s.io/gateway-name"
+            || k == "istio.io/gateway-name"
+            || v.to_ascii_lowercase().contains("gateway")
+    })
+}
+
+/// Integers beyond this lose precision in a protobuf Struct (a double).
+const MAX_EXACT_INTEGER: u64 = 1 << 53;
+
+fn inexact_numbers(v: &Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        Value::Number(n) => {
+            let big = n.as_i64().map(|i| i.unsigned_abs() > MAX_EXACT_INTEGER);
+            let big = big.or_else(|| n.as_u64().map(|u| u > MAX_EXACT_INTEGER));
+            if big == Some(true) {
+                out.push(path.to_string());
+            }
+        }
+        Value::Sequence(s) => {
+            for (i, x) in s.iter().enumerate() {
+                inexact_numbers(x, &format!("{path}[{i}]"), out);
+            }
+        }
+        Value::Mapping(m) => {
+            for (k, x) in m {
+                inexact_numbers(x, &format!("{path}.{}", yaml::key_string(k)), out);
+            }
+        }
+        Value::Tagged(t) => inexact_numbers(&t.value, path, out),
+        _ => {}
+    }
+}
+
+/// The effective value of a field that Maistra resolved from status, spec
+/// and manifest.yaml, in that order of precedence (SPEC §1, §2).
+struct Resolved<T> {
+    value: T,
+    from: &'static str,
+}
+
+/// Collects the SMEs of one run, converts each, and reconciles their order.
+pub struct Converter<'o> {
+    opts: &'o Options,
+    items: Vec<Item>,
+    /// For each accepted SME, its index in `notes`.
+    item_owner: Vec<usize>,
+    notes: Vec<Vec<Notification>>,
+    sources: Vec<Source>,
+}
+
+/// A priority the order reconciliation moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PriorityChange {
+    /// The id `Converter::add` returned.
+    pub id: usize,
+    pub new: i64,
+}
+
+/// What a finished conversion run produced besides the plugins.
+pub struct Finished {
+    pub changes: Vec<PriorityChange>,
+    /// Ids that must not be written after all (ordering failed for them).
+    pub failed: Vec<usize>,
+    /// Every notification, in input order.
+    pub notifications: Vec<Notification>,
+}
+
+impl<'o> Converter<'o> {
+    pub fn new(opts: &'o Options) -> Self {
+        Converter {
+            opts,
+            items: Vec::new(),
+            item_owner: Vec::new(),
+            notes: Vec::new(),
+            sources: Vec::new(),
+        }
+    }
+
+    /// Add a notification that belongs to no SME (an unreadable document),
+    /// keeping input order.
+    pub fn note(&mut self, n: Notification) {
+        self.notes.push(vec![n]);
+    }
+
+    /// Convert one SME. Returns its id and the WasmPlugin, or `None` when it
+    /// cannot be converted (an ERROR says why).
+    pub fn add(&mut self, sme: &ServiceMeshExtension, site: &Site) -> Option<(usize, WasmPlugin)> {
+        let mut notes = Vec::new();
+        let result = convert_one(sme, site, self.opts, &mut notes);
+        let slot = self.notes.len();
+        self.notes.push(notes);
+        self.sources.push(site.source());
+        let (plugin, item) = result?;
+        let id = self.items.len();
+        self.items.push(item);
+        self.item_owner.push(slot);
+        Some((id, plugin))
+    }
+
+    /// Reconcile the order of everything added, and hand back the priority
+    /// changes and all notifications.
+    pub fn finish(mut self) -> Finished {
+        let mut failed = Vec::new();
+        let changes = match order::reconcile(&self.items, &self.opts.root_namespace) {
+            Ok(changes) => changes,
+            Err(message) => {
+                // Only reachable with priorities near the int32 bounds: none
+                // of the SMEs of the affected phase is written.
+                for (id, owner) in self.item_owner.iter().enumerate() {
+                    failed.push(id);
+                    self.notes[*owner].push(
+                        Notification::new(Level::Error, self.items[id].object(), message.clone())
+                            .at(self.sources[*owner].clone())
+                            .advice("not written; adjust the priorities and run again"),
+                    );
+                }
+                Vec::new()
+            }
+        };
+        for c in &changes {
+            let me = &self.items[c.index];
+            let other = &self.items[c.partner];
+            let relation = if c.before { "before" } else { "after" };
+            let why = if me.plugin_phase == other.plugin_phase && me.sme_phase != other.sme_phase {
+                format!(
+                    "{} and {} both become {}",
+                    me.sme_phase, other.sme_phase, me.plugin_phase
+                )
+            } else {
+                format!(
+                    "both are {} and Istio breaks ties differently",
+                    me.plugin_phase
+                )
+            };
+            let owner = self.item_owner[c.index];
+            self.notes[owner].push(
+                Notification::new(
+                    Level::Warn,
+                    me.object(),
+                    format!(
+                        "priority changed from {} to {} so that it still runs {relation} {} as in Maistra ({why})",
+                        c.old,
+                        c.new,
+                        other.object()
+                    ),
+                )
+                .at(self.sources[owner].clone())
+                .advice("review the new priority; other WasmPlugins you add later must respect it"),
+            );
+        }
+        Finished {
+            changes: changes
+                .iter()
+                .map(|c| PriorityChange {
+                    id: c.index,
+                    new: c.new,
+                })
+                .collect(),
+            failed,
+            notifications: self.notes.into_iter().flatten().collect(),
+        }
+    }
+}
+
+fn resolve_phase(
+    sme: &ServiceMeshExtension,
+    defaults: Option<(Option<&str>, &'static str)>,
+    site: &Site,
+    notes: &mut Vec<Notification>,
+) -> Option<Resolved<String>> {
+    let obj = sme.object();
+    let status = sme.status.as_ref().and_then(|s| s.phase.clone());
+    match (&sme.phase, status) {
+        (Some(spec), Some(st)) if *spec != st => {
+            notes.push(
+                Notification::new(
+                    Level::Warn,
+                    &obj,
+                    format!("status.phase {st} differs from spec.phase {spec}; istiod applied {st}, so the WasmPlugin keeps it"),
+                )
+                .at(site.field("status.phase"))
+                .advice("check which phase the extension is meant to run in"),
+            );
+            Some(Resolved {
+                value: st,
+                from: "status",
+            })
+        }
+        (_, Some(st)) => Some(Resolved {
+            value: st,
+            from: "status",
+        }),
+        (Some(spec), None) => Some(Resolved {
+            value: spec.clone(),
+            from: "spec",
+        }),
+        (None, None) => match defaults {
+            Some((Some(p), from)) => Some(Resolved {
+                value: p.to_string(),
+                from,
+            }),
+            _ => {
+                notes.push(
+                    Notification::new(
+                        Level::Error,
+                        &obj,
+                        "spec.phase is not set and no manifest.yaml says which phase the image declares",
+                    )
+                    .at(site.source())
+                    .advice("pass --manifest with the image's manifest.yaml, or --image-map written by `sme2wasm repack`, or set spec.phase"),
+                );
+                None
+            }
+        },
+    }
+}
+
+fn resolve_priority(
+    sme: &ServiceMeshExtension,
+    defaults: Option<(Option<i64>, &'static str)>,
+    site: &Site,
+    notes: &mut Vec<Notification>,
+) -> Resolved<i64> {
+    let status = sme.status.as_ref().and_then(|s| s.priority);
+    match (sme.priority, status) {
+        (Some(spec), Some(st)) if spec != st => {
+            notes.push(
+                Notification::new(
+                    Level::Warn,
+                    sme.object(),
+                    format!("status.priority {st} differs from spec.priority {spec}; istiod applied {st}, so the WasmPlugin keeps it"),
+                )
+                .at(site.field("status.priority")),
+            );
+            Resolved {
+                value: st,
+                from: "status",
+            }
+        }
+        (_, Some(st)) => Resolved {
+            value: st,
+            from: "status",
+        },
+        (Some(spec), None) => Resolved {
+            value: spec,
+            from: "spec",
+        },
+        (None, None) => {
+            let (value, from) = match defaults {
+                Some((Some(p), from)) => (p, from),
+                Some((None, from)) => (0, from),
+                None => (0, "Maistra's default"),
+            };
+            notes.push(
+                Notification::new(
+                    Level::Info,
+                    sme.object(),
+                    format!("spec.priority is not set; Maistra used {value} ({from}), written explicitly because Istio sorts an unset priority last"),
+                )
+                .at(site.source()),
+            );
+            Resolved { value, from }
+        }
+    }
+}
+
+/// The url and sha256 for an SME image: the repacked image when the image
+/// map knows it, else the same image with an explicit `oci://`.
+fn resolve_url(
+    sme: &ServiceMeshExtension,
+    image: &str,
+    entry: Option<&ImageMapEntry>,
+    site: &Site,
+    notes: &mut Vec<Notification>,
+) -> (String, Option<String>) {
+    if let Some(e) = entry {
+        let sha = digest_hex(&e.digest).map(str::to_string);
+        notes.push(
+            Notification::new(
+                Level::Info,
+                sme.object(),
+                format!(
+                    "image {image} becomes the repacked {}, pinned to {}",
+                    e.to, e.digest
+                ),
+            )
+            .at(site.field("spec.image")),
+        );
+        return (format!("oci://{}", e.to), sha);
+    }
+    let url = if image.contains("://") {
+        image.to_string()
+    } else {
+        format!("oci://{image}")
+    };
+    notes.push(
+        Notification::new(
+            Level::Warn,
+            sme.object(),
+            format!("image {image} has not been repacked: unless it already holds /plugin.wasm, Istio's fetcher refuses it"),
+        )
+        .at(site.field("spec.image"))
+        .advice("run `sme2wasm repack` on it and convert again with --image-map"),
+    );
+    (url, None)
+}
+
+fn convert_config(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    notes: &mut Vec<Notification>,
+) -> Result<Option<Mapping>, ()> {
+    let obj = sme.object();
+    let error = |message: String| {
+        Notification::new(Level::Error, &obj, message)
+            .at(site.field("spec.config"))
+            .advice("a WasmPlugin's pluginConfig is a JSON object (a protobuf Struct); change the plugin to read a JSON object, then set spec.config to one")
+    };
+    let map = match &sme.config {
+        Config::Absent => {
+            notes.push(
+                Notification::new(
+                    Level::Info,
+                    &obj,
+                    "no spec.config: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives none",
+                )
+                .at(site.source()),
+            );
+            return Ok(None);
+        }
+        Config::Object(m) => m.clone(),
+        Config::Text(s) if sme.api_version == ApiVersion::V1Alpha1 => {
+            match serde_json::from_str::<serde_json::Value>(s) {
+                Ok(serde_json::Value::Object(o)) => {
+                    notes.push(
+                        Notification::new(
+                            Level::Info,
+                            &obj,
+                            "the v1alpha1 string config is a JSON object and becomes pluginConfig; the plugin now receives it re-serialized (spacing and number formatting may differ)",
+                        )
+                        .at(site.field("spec.config")),
+                    );
+                    match yaml::to_value(&serde_json::Value::Object(o)) {
+                        Value::Mapping(m) => m,
+                        _ => unreachable!("a JSON object converts to a mapping"),
+                    }
+                }
+                _ => {
+                    notes.push(error(
+                        "the v1alpha1 string config is not a JSON object; the plugin received the raw text, which a pluginConfig (a Struct) cannot carry".into(),
+                    ));
+                    return Err(());
+                }
+            }
+        }
+        Config::Text(_) | Config::Other(_) => {
+            notes.push(error(
+                "spec.config is not an object; a pluginConfig (a Struct) cannot carry it".into(),
+            ));
+            return Err(());
+        }
+    };
+    if map.contains_key("raw_v1alpha1_config") {
+        notes.push(error(
+            "spec.config holds raw_v1alpha1_config: the plugin received a raw string, which a pluginConfig (a Struct) cannot carry".into(),
+        ));
+        return Err(());
+    }
+    let mut inexact = Vec::new();
+    inexact_numbers(&Value::Mapping(map.clone()), "pluginConfig", &mut inexact);
+    for path in inexact {
+        notes.push(
+            Notification::new(
+                Level::Warn,
+                &obj,
+                format!("{path} is an integer beyond 2^53: a Struct stores numbers as doubles, so the plugin receives a rounded value"),
+            )
+            .at(site.field("spec.config"))
+            .advice("write the value as a string and parse it in the plugin"),
+        );
+    }
+    Ok(Some(map))
+}
+
+/// The conversion of one SME: the WasmPlugin and its order item, or `None`
+/// with an ERROR in `notes`.
+pub fn convert_one(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> Option<(WasmPlugin, Item)> {
+    let obj = sme.object();
+    let before = notes.len();
+    for (path, why) in &sme.invalid_fields {
+        notes.push(
+            Notification::new(Level::Error, &obj, format!("{path} {why}"))
+                .at(site.field(path))
+                .advice("fix the field; Maistra's API would have refused it"),
+        );
+    }
+    for path in &sme.unknown_fields {
+        notes.push(
+            Notification::new(
+                Level::Warn,
+                &obj,
+                format!(
+                    "{path} is not part of the ServiceMeshExtension API and is not carried over"
+                ),
+            )
+            .at(site.field(path))
+            .advice("carry it over by hand if it matters"),
+        );
+    }
+    let image = match &sme.image {
+        Some(i) if !i.trim().is_empty() => i.trim().to_string(),
+        _ => {
+            notes.push(
+                Notification::new(Level::Error, &obj, "spec.image is missing")
+                    .at(site.source())
+                    .advice("set spec.image to the extension's image"),
+            );
+            return None;
+        }
+    };
+    let entry = opts.image_map.as_ref().and_then(|m| m.lookup(&image));
+    let (phase_default, priority_default) = match (entry, &opts.manifest) {
+        (Some(e), _) if e.phase.is_some() => (
+            Some((
+                e.phase.as_deref(),
+                "the image's manifest.yaml, from the image map",
+            )),
+            Some((e.priority, "the image's manifest.yaml, from the image map")),
+        ),
+        (_, Some(m)) => (
+            Some((
+                Some(m.phase.as_str()),
+                "manifest.yaml given with --manifest",
+            )),
+            Some((m.priority, "manifest.yaml given with --manifest")),
+        ),
+        _ => (None, None),
+    };
+    let phase = resolve_phase(sme, phase_default, site, notes);
+    let priority = resolve_priority(sme, priority_default, site, notes);
+    let sme_phase = match phase {
+        Some(p) => match SmePhase::parse_exact(&p.value) {
+            Ok(sp) => Some(sp),
+            Err(message) => {
+                let field = if p.from == "status" {
+                    "status.phase"
+                } else {
+                    "spec.phase"
+                };
+                notes.push(
+                    Notification::new(Level::Error, &obj, message)
+                        .at(site.field(field))
+                        .advice("Maistra never applied an SME with this phase; converting it would switch it on. Correct the phase if the extension is meant to run, or delete it"),
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    if i32::try_from(priority.value).is_err() {
+        notes.push(
+            Notification::new(
+                Level::Error,
+                &obj,
+                format!(
+                    "priority {} ({}) does not fit in int32, which WasmPlugin requires",
+                    priority.value, priority.from
+                ),
+            )
+            .at(site.field("spec.priority"))
+            .advice("choose a priority between -2147483648 and 2147483647 that keeps the order"),
+        );
+    }
+    if let Some(false) = sme.status.as_ref().and_then(|s| s.ready) {
+        notes.push(
+            Notification::new(
+                Level::Warn,
+                &obj,
+                "status.deployment.ready is false: Maistra did not apply this extension, but the WasmPlugin will be active",
+            )
+            .at(site.field("status.deployment"))
+            .advice("make sure the extension should run before applying the WasmPlugin"),
+        );
+    }
+    let plugin_phase = sme_phase.map(|p| opts.phase_map.get(p));
+    if let (Some(sp), Some(pp)) = (sme_phase, plugin_phase) {
+        if sp.slot() != pp.slot() {
+            notes.push(
+                Notification::new(
+                    Level::Warn,
+                    &obj,
+                    format!("phase {sp} becomes {pp} by --phase-map: the plugin now runs at another place relative to Istio's authentication, authorization and stats filters"),
+                )
+                .at(site.field("spec.phase")),
+            );
+        }
+    }
+    let (url, sha256) = resolve_url(sme, &image, entry, site, notes);
+    let image_pull_policy = match sme.image_pull_policy.as_deref() {
+        None => None,
+        Some(p @ ("IfNotPresent" | "Always")) => Some(p.to_string()),
+        Some("Never") => {
+            notes.push(
+                Notification::new(
+                    Level::Warn,
+                    &obj,
+                    "imagePullPolicy Never has no WasmPlugin equivalent and is dropped; Istio's default applies (Always for a :latest tag, else IfNotPresent)",
+                )
+                .at(site.field("spec.imagePullPolicy")),
+            );
+            None
+        }
+        Some(other) => {
+            notes.push(
+                Notification::new(
+                    Level::Error,
+                    &obj,
+                    format!("imagePullPolicy {other:?} is not IfNotPresent, Always or Never"),
+                )
+                .at(site.field("spec.imagePullPolicy")),
+            );
+            None
+        }
+    };
+    let image_pull_secret = sme.image_pull_secrets.first().cloned();
+    if sme.image_pull_secrets.len() > 1 {
+        notes.push(
+            Notification::new(
+                Level::Warn,
+                &obj,
+                format!(
+                    "a WasmPlugin takes one imagePullSecret: {} is kept, {} dropped",
+                    sme.image_pull_secrets[0],
+                    sme.image_pull_secrets[1..].join(", ")
+                ),
+            )
+            .at(site.field("spec.imagePullSecrets"))
+            .advice("merge the registries' credentials into the kept secret"),
+        );
+    }
+    if let Some(secret) = &image_pull_secret {
+        notes.push(
+            Notification::new(
+                Level::Info,
+                &obj,
+                format!("imagePullSecret {secret} must be a kubernetes.io/dockerconfigjson secret in the WasmPlugin's namespace"),
+            )
+            .at(site.field("spec.imagePullSecrets")),
+        );
+    }
+    let config = convert_config(sme, site, notes);
+    let is_gateway = selects_gateway(&sme.selector);
+    let mut match_ = Vec::new();
+    if opts.istio_version >= IstioVersion::MATCH {
+        if is_gateway {
+            notes.push(
+                Notification::new(
+                    Level::Info,
+                    &obj,
+                    "the selector picks a gateway: no match, so the plugin keeps running on every gateway listener as before",
+                )
+                .at(site.field("spec.workloadSelector")),
+            );
+        } else {
+            match_.push(TrafficSelector { mode: "SERVER" });
+            if sme.selector.is_empty() {
+                notes.push(
+                    Notification::new(
+                        Level::Warn,
+                        &obj,
+                        "no selector: match mode SERVER keeps sidecars inbound-only as before, but on Istio 1.16+ a gateway in scope counts as CLIENT and loses the plugin",
+                    )
+                    .at(site.source())
+                    .advice("if a gateway must keep it, add a second WasmPlugin that selects the gateway, without match"),
+                );
+            } else {
+                notes.push(
+                    Notification::new(
+                        Level::Info,
+                        &obj,
+                        "match mode SERVER keeps the plugin on inbound traffic only, as before (WasmPlugins otherwise apply to outbound too)",
+                    )
+                    .at(site.field("spec.workloadSelector")),
+                );
+            }
+        }
+    } else {
+        notes.push(
+            Notification::new(
+                Level::Warn,
+                &obj,
+                format!("Istio {} has no match field: the plugin also applies to outbound traffic, which the SME never did", opts.istio_version),
+            )
+            .at(site.source())
+            .advice("set APPLY_WASM_PLUGINS_TO_INBOUND_ONLY=true in istiod's environment to keep it inbound-only"),
+        );
+    }
+    let failed = notes[before..].iter().any(|n| n.level == Level::Error);
+    let (sme_phase, plugin_phase, config) = match (sme_phase, plugin_phase, config) {
+        (Some(a), Some(b), Ok(c)) if !failed => (a, b, c),
+        _ => return None,
+    };
+    let plugin = WasmPlugin {
+        api_version: wasmplugin::API_VERSION,
+        kind: wasmplugin::KIND,
+        metadata: Metadata {
+            name: sme.name.clone(),
+            namespace: sme.namespace.clone(),
+            labels: sme.labels.clone(),
+            annotations: sme.annotations.clone(),
+        },
+        spec: Spec {
+            selector: (!sme.selector.is_empty()).then(|| Selector {
+                match_labels: sme.selector.iter().cloned().collect(),
+            }),
+            url,
+            sha256,
+            image_pull_policy,
+            image_pull_secret,
+            plugin_config: config,
+            plugin_name: opts.plugin_name.then(|| format!("{}_root", sme.name)),
+            phase: plugin_phase.field_value(),
+            priority: priority.value,
+            match_,
+        },
+    };
+    let problems = plugin.validate(opts.istio_version);
+    if !problems.is_empty() {
+        for p in problems {
+            notes.push(
+                Notification::new(
+                    Level::Error,
+                    &obj,
+                    format!("the WasmPlugin would be invalid: {p}"),
+                )
+                .at(site.source())
+                .advice("fix the SME field it comes from"),
+            );
+        }
+        return None;
+    }
+    let item = Item {
+        namespace: sme.namespace.clone(),
+        name: sme.name.clone(),
+        image,
+        sme_phase,
+        priority: priority.value,
+        selector: sme.selector.clone(),
+        plugin_phase,
+    };
+    Some((plugin, item))
+}
+
+/// The WasmPlugin phase an SME phase maps to under `opts` (for callers that
+/// rewrite phases without a whole conversion, such as patches).
+pub fn plugin_phase_for(opts: &Options, phase: SmePhase) -> PluginPhase {
+    opts.phase_map.get(phase)
+}

@@ -1,0 +1,354 @@
+//! Filter order: Maistra's chain, Istio's chain, and the priorities that
+//! make the second reproduce the first (SPEC §5).
+//!
+//! Maistra ordered extensions by phase band, then priority descending, then
+//! `name + image` ascending. Istio orders WasmPlugins by phase, then priority
+//! descending, then its own tie-break (root namespace, creation time, name).
+//! Where two SME phases fold into one WasmPlugin phase, or two SMEs tie, the
+//! converted priorities must carry Maistra's order: this module finds, for
+//! every group of SMEs that can reach a common workload, priorities that are
+//! strictly decreasing in Maistra's order while keeping as many of the
+//! original priorities as that allows.
+
+use crate::mapping::{PluginPhase, SmePhase};
+use std::cmp::Ordering;
+
+/// What ordering needs to know of one converted SME.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// `None` when the manifest names no namespace: every such SME is taken
+    /// to be in one and the same namespace.
+    pub namespace: Option<String>,
+    pub name: String,
+    pub image: String,
+    pub sme_phase: SmePhase,
+    pub priority: i64,
+    pub selector: Vec<(String, String)>,
+    pub plugin_phase: PluginPhase,
+}
+
+impl Item {
+    pub fn object(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// One priority that had to move, and an object whose relative order made
+/// the move necessary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub index: usize,
+    pub old: i64,
+    pub new: i64,
+    /// Index of an item this one must run before (`before == true`) or after.
+    pub partner: usize,
+    pub before: bool,
+}
+
+/// Maistra's order within its chain: band, priority descending, then
+/// `name + image` ascending.
+pub fn maistra_cmp(a: &Item, b: &Item) -> Ordering {
+    a.sme_phase
+        .band()
+        .cmp(&b.sme_phase.band())
+        .then(b.priority.cmp(&a.priority))
+        .then_with(|| {
+            let ka = format!("{}{}", a.name, a.image);
+            let kb = format!("{}{}", b.name, b.image);
+            ka.cmp(&kb)
+        })
+}
+
+/// Whether two selectors can both match one workload: no label key that the
+/// two require with different values. An empty selector matches everything.
+pub fn selectors_overlap(a: &[(String, String)], b: &[(String, String)]) -> bool {
+    a.iter()
+        .all(|(k, v)| b.iter().all(|(k2, v2)| k != k2 || v == v2))
+}
+
+/// Whether two SMEs can apply to one workload: same namespace, or one of
+/// them in the root namespace (which applies mesh-wide), and selectors that
+/// can overlap.
+pub fn can_overlap(a: &Item, b: &Item, root_namespace: &str) -> bool {
+    let in_root = |i: &Item| i.namespace.as_deref() == Some(root_namespace);
+    (a.namespace == b.namespace || in_root(a) || in_root(b))
+        && selectors_overlap(&a.selector, &b.selector)
+}
+
+/// Priorities that make Istio's chain reproduce Maistra's for every workload.
+/// Returns the changes (empty when every priority can stay), or an error
+/// when the required priorities leave int32.
+pub fn reconcile(items: &[Item], root_namespace: &str) -> Result<Vec<Change>, String> {
+    let mut changes = Vec::new();
+    for phase in PluginPhase::ALL {
+        let group: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].plugin_phase == phase)
+            .collect();
+        for component in components(items, &group, root_namespace) {
+            changes.extend(reconcile_component(items, component, root_namespace)?);
+        }
+    }
+    changes.sort_by_key(|c| c.index);
+    Ok(changes)
+}
+
+/// Connected components of the "can reach a common workload" relation.
+fn components(items: &[Item], group: &[usize], root: &str) -> Vec<Vec<usize>> {
+    let mut parent: Vec<usize> = (0..group.len()).collect();
+    fn find(p: &mut [usize], mut x: usize) -> usize {
+        while p[x] != x {
+            p[x] = p[p[x]];
+            x = p[x];
+        }
+        x
+    }
+    for a in 0..group.len() {
+        for b in a + 1..group.len() {
+            if can_overlap(&items[group[a]], &items[group[b]], root) {
+                let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+                if ra != rb {
+                    parent[ra] = rb;
+                }
+            }
+        }
+    }
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut slot = vec![usize::MAX; group.len()];
+    for a in 0..group.len() {
+        let r = find(&mut parent, a);
+        if slot[r] == usize::MAX {
+            slot[r] = out.len();
+            out.push(Vec::new());
+        }
+        out[slot[r]].push(group[a]);
+    }
+    out
+}
+
+fn reconcile_component(
+    items: &[Item],
+    mut comp: Vec<usize>,
+    root: &str,
+) -> Result<Vec<Change>, String> {
+    comp.sort_by(|&a, &b| maistra_cmp(&items[a], &items[b]));
+    let n = comp.len();
+    let p: Vec<i64> = comp.iter().map(|&i| items[i].priority).collect();
+    // Nothing to do when every pair that can meet is already strictly
+    // ordered by priority.
+    let violated =
+        |a: usize, b: usize| p[a] <= p[b] && can_overlap(&items[comp[a]], &items[comp[b]], root);
+    if !(0..n).any(|a| (a + 1..n).any(|b| violated(a, b))) {
+        return Ok(Vec::new());
+    }
+    // Keep the largest set of priorities that leaves room for the others.
+    // Work on the order extended with two sentinels that stand for the
+    // int32 bounds: e[0] = MAX + 1 and e[n + 1] = MIN - 1, both kept. Kept
+    // positions i < j need e[i] - e[j] >= j - i, that is q[i] >= q[j] with
+    // q[k] = e[k] + k: a longest non-increasing subsequence of q among the
+    // positions that fit between the sentinels at all.
+    let lo_bound = i128::from(i32::MIN) - 1;
+    let hi_bound = i128::from(i32::MAX) + 1;
+    let mut e: Vec<i128> = Vec::with_capacity(n + 2);
+    e.push(hi_bound);
+    e.extend(p.iter().map(|&v| i128::from(v)));
+    e.push(lo_bound);
+    let q = |k: usize| e[k] + k as i128;
+    let eligible: Vec<usize> = (1..=n)
+        .filter(|&k| q(k) <= q(0) && q(k) >= q(n + 1))
+        .collect();
+    let qs: Vec<i128> = eligible.iter().map(|&k| q(k)).collect();
+    let mut is_kept = vec![false; n + 2];
+    is_kept[0] = true;
+    is_kept[n + 1] = true;
+    for i in longest_non_increasing(&qs) {
+        is_kept[eligible[i]] = true;
+    }
+    // Every moved priority goes below the one before it and high enough to
+    // leave room above the next kept one, as close to the original as that
+    // allows.
+    let mut new = e.clone();
+    for k in 1..=n {
+        if is_kept[k] {
+            continue;
+        }
+        let hi = new[k - 1] - 1;
+        let j = (k + 1..n + 2)
+            .find(|&j| is_kept[j])
+            .expect("the last sentinel is kept");
+        let lo = new[j] + (j - k) as i128;
+        if lo > hi {
+            return Err(format!(
+                "{} cannot be given a priority inside int32 that keeps Maistra's order; lower the priorities of the SMEs around it",
+                items[comp[k - 1]].object()
+            ));
+        }
+        new[k] = new[k].clamp(lo, hi);
+    }
+    let new: Vec<i128> = new[1..=n].to_vec();
+    let mut changes = Vec::new();
+    for k in 0..n {
+        let value = i64::try_from(new[k]).expect("kept inside int32 by the sentinels");
+        if value != p[k] {
+            let (partner, before) = partner_of(items, &comp, &p, k, root);
+            changes.push(Change {
+                index: comp[k],
+                old: p[k],
+                new: value,
+                partner: comp[partner],
+                before,
+            });
+        }
+    }
+    Ok(changes)
+}
+
+/// The item whose order forced position `k` to move: one it meets and is
+/// mis-ordered with, else its neighbour in Maistra's order.
+fn partner_of(items: &[Item], comp: &[usize], p: &[i64], k: usize, root: &str) -> (usize, bool) {
+    let meets = |m: usize| can_overlap(&items[comp[k]], &items[comp[m]], root);
+    if let Some(m) = (k + 1..comp.len()).find(|&m| p[k] <= p[m] && meets(m)) {
+        return (m, true);
+    }
+    if let Some(m) = (0..k).rev().find(|&m| p[m] <= p[k] && meets(m)) {
+        return (m, false);
+    }
+    if k + 1 < comp.len() {
+        (k + 1, true)
+    } else {
+        (k.saturating_sub(1), false)
+    }
+}
+
+/// Positions of one longest non-increasing subsequence (O(n log n)).
+fn longest_non_increasing(q: &[i128]) -> Vec<usize> {
+    // tails[len-1] = position of the smallest-so-far... for non-increasing we
+    // negate and look for a non-decreasing subsequence.
+    let neg: Vec<i128> = q.iter().map(|v| -v).collect();
+    let mut tails: Vec<usize> = Vec::new();
+    let mut prev: Vec<Option<usize>> = vec![None; q.len()];
+    for i in 0..neg.len() {
+        // first tail whose value is > neg[i] (upper bound: non-decreasing)
+        let pos = tails.partition_point(|&t| neg[t] <= neg[i]);
+        if pos > 0 {
+            prev[i] = Some(tails[pos - 1]);
+        }
+        if pos == tails.len() {
+            tails.push(i);
+        } else {
+            tails[pos] = i;
+        }
+    }
+    let mut out = Vec::with_capacity(tails.len());
+    let mut cur = tails.last().copied();
+    while let Some(i) = cur {
+        out.push(i);
+        cur = prev[i];
+    }
+    out.reverse();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::PhaseMap;
+
+    fn item(ns: &str, name: &str, phase: SmePhase, priority: i64) -> Item {
+        Item {
+            namespace: Some(ns.into()),
+            name: name.into(),
+            image: "img".into(),
+            sme_phase: phase,
+            priority,
+            selector: vec![],
+            plugin_phase: PhaseMap::default().get(phase),
+        }
+    }
+
+    #[test]
+    fn no_change_when_order_already_holds() {
+        let items = vec![
+            item("ns", "a", SmePhase::PostAuthN, 10),
+            item("ns", "b", SmePhase::PreAuthZ, 5),
+        ];
+        assert!(reconcile(&items, "istio-system").unwrap().is_empty());
+    }
+
+    #[test]
+    fn folded_phases_keep_maistra_order() {
+        // PostAuthN ran before every PreAuthZ, whatever the priorities.
+        let items = vec![
+            item("ns", "late", SmePhase::PreAuthZ, 100),
+            item("ns", "early", SmePhase::PostAuthN, 1),
+        ];
+        let changes = reconcile(&items, "istio-system").unwrap();
+        assert_eq!(changes.len(), 1);
+        let c = &changes[0];
+        // One of the two moves; the result must put "early" first.
+        let mut prio = [100, 1];
+        prio[c.index] = c.new;
+        assert!(prio[1] > prio[0], "{changes:?}");
+    }
+
+    #[test]
+    fn ties_become_distinct_in_name_order() {
+        let items = vec![
+            item("ns", "b", SmePhase::PreAuthN, 0),
+            item("ns", "a", SmePhase::PreAuthN, 0),
+            item("ns", "c", SmePhase::PreAuthN, 0),
+        ];
+        let changes = reconcile(&items, "istio-system").unwrap();
+        let mut prio = [0i64; 3];
+        for c in &changes {
+            prio[c.index] = c.new;
+        }
+        assert!(prio[1] > prio[0] && prio[0] > prio[2], "{prio:?}");
+        assert_eq!(changes.len(), 2, "only two of three need to move");
+    }
+
+    #[test]
+    fn separate_namespaces_need_no_change() {
+        let items = vec![
+            item("ns1", "a", SmePhase::PreAuthN, 0),
+            item("ns2", "b", SmePhase::PreAuthN, 0),
+        ];
+        assert!(reconcile(&items, "istio-system").unwrap().is_empty());
+        let mut disjoint = items.clone();
+        disjoint[1].namespace = Some("ns1".into());
+        disjoint[0].selector = vec![("app".into(), "x".into())];
+        disjoint[1].selector = vec![("app".into(), "y".into())];
+        assert!(reconcile(&disjoint, "istio-system").unwrap().is_empty());
+        let mut root = items;
+        root[1].namespace = Some("istio-system".into());
+        assert_eq!(reconcile(&root, "istio-system").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn priorities_stay_inside_int32() {
+        let items = vec![
+            item("ns", "a", SmePhase::PostAuthN, i64::from(i32::MIN)),
+            item("ns", "b", SmePhase::PreAuthZ, i64::from(i32::MIN)),
+        ];
+        // b must go below i32::MIN or a above: a can go up, so this works.
+        let ch = reconcile(&items, "istio-system").unwrap();
+        assert_eq!(ch[0].new, i64::from(i32::MIN) + 1);
+        let items = vec![
+            item("ns", "a", SmePhase::PostAuthN, i64::from(i32::MAX)),
+            item("ns", "b", SmePhase::PreAuthZ, i64::from(i32::MAX)),
+            item("ns", "c", SmePhase::PreAuthZ, i64::from(i32::MIN)),
+        ];
+        // keeping a and c leaves b room? a=MAX, c=MIN: yes, b gets MAX-1.
+        let ch = reconcile(&items, "istio-system").unwrap();
+        assert_eq!(ch.len(), 1);
+        assert_eq!(ch[0].new, i64::from(i32::MAX) - 1);
+    }
+
+    #[test]
+    fn lnis() {
+        assert_eq!(longest_non_increasing(&[5, 3, 4, 3, 1]), vec![0, 2, 3, 4]);
+        assert_eq!(longest_non_increasing(&[1, 2, 3]).len(), 1);
+    }
+}

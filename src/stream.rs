@@ -1,0 +1,508 @@
+//! The `convert` pipeline over streams: read inputs, split them into
+//! documents, convert the ServiceMeshExtensions, and write every document
+//! back in order. A document that is not an SME is never parsed in YAML
+//! output: it passes through byte for byte, comments included.
+
+use crate::convert::{Converter, Options, Site};
+use crate::notify::{Level, Notification, Source};
+use crate::sme::{self, ServiceMeshExtension};
+use crate::wasmplugin::WasmPlugin;
+use crate::yaml::{self, Value};
+use std::path::{Path, PathBuf};
+
+/// One input: its display name and its text.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub name: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+/// What a run produced: the output text and every notification.
+#[derive(Debug)]
+pub struct Outcome {
+    pub output: String,
+    pub notifications: Vec<Notification>,
+    pub converted: usize,
+    pub failed: usize,
+    /// Documents that could not be read (exit code 2).
+    pub unreadable: usize,
+}
+
+/// Errors that stop the reading of inputs.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}: {source}; check the path and its permissions")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not UTF-8 text; only YAML and JSON files can be converted")]
+    NotUtf8 { path: String },
+}
+
+fn read_file(path: &Path) -> Result<Input, ReadError> {
+    let name = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8 { path: name.clone() })?;
+    Ok(Input { name, text })
+}
+
+fn is_manifest_file(p: &Path) -> bool {
+    matches!(
+        p.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+/// Every *.yaml, *.yml and *.json below `dir`, sorted, symlinks not followed.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ReadError> {
+    let io = |source| ReadError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io)?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let ft = e.file_type().map_err(io)?;
+        let p = e.path();
+        if ft.is_dir() {
+            walk(&p, out)?;
+        } else if ft.is_file() && is_manifest_file(&p) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// Read the named inputs (`-` is stdin; a directory is walked). Each input
+/// that cannot be read is returned as an error beside the others.
+pub fn read_inputs(paths: &[String]) -> (Vec<Input>, Vec<ReadError>) {
+    let mut inputs = Vec::new();
+    let mut errors = Vec::new();
+    let paths: Vec<String> = if paths.is_empty() {
+        vec!["-".into()]
+    } else {
+        paths.to_vec()
+    };
+    for p in &paths {
+        if p == "-" {
+            let mut buf = Vec::new();
+            match std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf) {
+                Ok(_) => match String::from_utf8(buf) {
+                    Ok(text) => inputs.push(Input {
+                        name: "<stdin>".into(),
+                        text,
+                    }),
+                    Err(_) => errors.push(ReadError::NotUtf8 {
+                        path: "<stdin>".into(),
+                    }),
+                },
+                Err(source) => errors.push(ReadError::Io {
+                    path: "<stdin>".into(),
+                    source,
+                }),
+            }
+            continue;
+        }
+        let path = Path::new(p);
+        if path.is_dir() {
+            let mut files = Vec::new();
+            match walk(path, &mut files) {
+                Ok(()) => {
+                    for f in files {
+                        match read_file(&f) {
+                            Ok(i) => inputs.push(i),
+                            Err(e) => errors.push(e),
+                        }
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        } else {
+            match read_file(path) {
+                Ok(i) => inputs.push(i),
+                Err(e) => errors.push(e),
+            }
+        }
+    }
+    (inputs, errors)
+}
+
+/// A piece of output, kept until the order of all SMEs is known.
+enum Piece<'a> {
+    /// A document passed through as it was.
+    Raw(&'a str),
+    /// A converted WasmPlugin, already rendered; `priority_at` is the byte
+    /// range of the priority's digits, patched if the order moves it.
+    Plugin {
+        id: usize,
+        text: String,
+        priority_at: (usize, usize),
+    },
+    /// An SME that could not be converted: a comment in YAML output.
+    NotConverted(String),
+    /// A parsed document (JSON output, or a List with SMEs inside) whose SME
+    /// items are replaced by the plugins of the given ids.
+    Tree {
+        value: Value,
+        items: Vec<(usize, Option<usize>)>,
+    },
+}
+
+/// The byte range of the spec's priority digits in a rendered plugin. The
+/// priority is the last spec field with a value of the user's after it only
+/// `match`, so the last `priority` key at spec level is it.
+fn priority_range(text: &str, format: Format) -> (usize, usize) {
+    let key = match format {
+        Format::Yaml => "\n  priority: ",
+        Format::Json => "\"priority\":",
+    };
+    let start = text.rfind(key).expect("a rendered plugin has a priority") + key.len();
+    let len = text[start..]
+        .find(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .unwrap_or(text.len() - start);
+    (start, start + len)
+}
+
+fn render(plugin: &WasmPlugin, format: Format) -> String {
+    match format {
+        Format::Yaml => format!("---\n{}", yaml::to_string(plugin)),
+        Format::Json => serde_json::to_string(plugin).expect("a plugin serialises"),
+    }
+}
+
+/// Convert a whole run's inputs.
+pub fn convert_inputs(
+    inputs: &[Input],
+    opts: &Options,
+    format: Format,
+    only_converted: bool,
+) -> Outcome {
+    let mut conv = Converter::new(opts);
+    let mut pieces: Vec<Piece> = Vec::new();
+    // Plugins kept as trees (List items, JSON output), by id.
+    let mut tree_plugins: Vec<(usize, WasmPlugin)> = Vec::new();
+    let mut converted = 0;
+    let mut failed = 0;
+    let mut unreadable = 0;
+    for input in inputs {
+        for doc in yaml::split_documents(&input.text) {
+            let could_be_sme = doc.text.contains(sme::KIND);
+            if !could_be_sme && format == Format::Yaml {
+                if !only_converted {
+                    pieces.push(Piece::Raw(doc.text));
+                }
+                continue;
+            }
+            if doc.is_blank() {
+                if !only_converted && format == Format::Yaml {
+                    pieces.push(Piece::Raw(doc.text));
+                }
+                continue;
+            }
+            let value = match yaml::parse(doc.text) {
+                Ok(v) => v,
+                Err(e) => {
+                    unreadable += 1;
+                    let line = doc.start_line + e.line.unwrap_or(1) - 1;
+                    let at = e.column.map(|c| format!(":{c}")).unwrap_or_default();
+                    conv.note(
+                        Notification::new(
+                            Level::Error,
+                            "",
+                            format!("not valid YAML (column{at}): {}", e.message),
+                        )
+                        .at(Source {
+                            file: input.name.clone(),
+                            line,
+                        })
+                        .advice("fix the document; it was left out of the output"),
+                    );
+                    continue;
+                }
+            };
+            let site = Site {
+                file: &input.name,
+                line: doc.content_line(),
+                doc: Some(doc),
+            };
+            if sme::is_sme(&value) {
+                match read_sme(&value, &site, &mut conv) {
+                    Some(sme) => match conv.add(&sme, &site) {
+                        Some((id, plugin)) => {
+                            converted += 1;
+                            if format == Format::Yaml {
+                                let mut text = String::new();
+                                let comments = doc.leading_comments();
+                                let body = render(&plugin, format);
+                                if !comments.is_empty() && !only_converted {
+                                    text.push_str("---\n");
+                                    text.push_str(comments);
+                                    text.push_str(&body[4..]);
+                                } else {
+                                    text = body;
+                                }
+                                let priority_at = priority_range(&text, format);
+                                pieces.push(Piece::Plugin {
+                                    id,
+                                    text,
+                                    priority_at,
+                                });
+                            } else {
+                                tree_plugins.push((id, plugin));
+                                pieces.push(Piece::Tree {
+                                    value: Value::Null,
+                                    items: vec![(id, None)],
+                                });
+                            }
+                        }
+                        None => {
+                            failed += 1;
+                            pieces.push(Piece::NotConverted(format!(
+                                "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
+                                sme.object(),
+                                input.name,
+                                site.line
+                            )));
+                        }
+                    },
+                    None => failed += 1,
+                }
+                continue;
+            }
+            // A List (what `oc get … -o yaml` prints) with SMEs among its items.
+            let mut items = Vec::new();
+            if sme::kind_of(&value) == Some("List") {
+                if let Some(Value::Sequence(seq)) = value.get("items") {
+                    for (i, item) in seq.iter().enumerate() {
+                        if !sme::is_sme(item) {
+                            continue;
+                        }
+                        let name = item
+                            .get("metadata")
+                            .and_then(|m| m.get("name"))
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        let line = doc
+                            .find_line_containing(&format!("name: {name}"))
+                            .map(|l| doc.start_line + l)
+                            .unwrap_or(site.line);
+                        let item_site = Site {
+                            file: &input.name,
+                            line,
+                            doc: None,
+                        };
+                        let Some(sme) = read_sme(item, &item_site, &mut conv) else {
+                            failed += 1;
+                            items.push((usize::MAX, Some(i)));
+                            continue;
+                        };
+                        match conv.add(&sme, &item_site) {
+                            Some((id, plugin)) => {
+                                converted += 1;
+                                tree_plugins.push((id, plugin));
+                                items.push((id, Some(i)));
+                            }
+                            None => {
+                                failed += 1;
+                                items.push((usize::MAX, Some(i)));
+                            }
+                        }
+                    }
+                }
+            }
+            if items.is_empty() && format == Format::Yaml {
+                if !only_converted {
+                    pieces.push(Piece::Raw(doc.text));
+                }
+            } else if !only_converted || !items.is_empty() {
+                pieces.push(Piece::Tree { value, items });
+            }
+        }
+    }
+    let finished = conv.finish();
+    let mut new_priority = std::collections::HashMap::new();
+    for c in &finished.changes {
+        new_priority.insert(c.id, c.new);
+    }
+    let dropped: std::collections::HashSet<usize> = finished.failed.iter().copied().collect();
+    for (id, plugin) in tree_plugins.iter_mut() {
+        if let Some(p) = new_priority.get(id) {
+            plugin.spec.priority = *p;
+        }
+    }
+    let tree_plugins: std::collections::HashMap<usize, WasmPlugin> =
+        tree_plugins.into_iter().collect();
+    let output = match format {
+        Format::Yaml => emit_yaml(
+            pieces,
+            &new_priority,
+            &dropped,
+            &tree_plugins,
+            only_converted,
+        ),
+        Format::Json => emit_json(pieces, &dropped, &tree_plugins, only_converted),
+    };
+    Outcome {
+        output,
+        notifications: finished.notifications,
+        converted: converted - dropped.len(),
+        failed: failed + dropped.len(),
+        unreadable,
+    }
+}
+
+fn read_sme(value: &Value, site: &Site, conv: &mut Converter) -> Option<ServiceMeshExtension> {
+    match ServiceMeshExtension::from_value(value) {
+        Ok(s) => Some(s),
+        Err(message) => {
+            conv.note(
+                Notification::new(Level::Error, sme::object_name(value), message)
+                    .at(site.source())
+                    .advice("fix the ServiceMeshExtension; it was not converted"),
+            );
+            None
+        }
+    }
+}
+
+fn emit_yaml(
+    pieces: Vec<Piece>,
+    new_priority: &std::collections::HashMap<usize, i64>,
+    dropped: &std::collections::HashSet<usize>,
+    plugins: &std::collections::HashMap<usize, WasmPlugin>,
+    only_converted: bool,
+) -> String {
+    let mut out = String::new();
+    // Whether the next document needs a `---` before it.
+    let mut need_marker = false;
+    let start_doc = |out: &mut String, need_marker: bool, text: &str| {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        let starts_with_marker = text.starts_with("---") || text.starts_with("\u{feff}---");
+        if need_marker && !starts_with_marker {
+            out.push_str("---\n");
+        }
+    };
+    for piece in pieces {
+        match piece {
+            Piece::Raw(text) => {
+                start_doc(&mut out, need_marker, text);
+                out.push_str(text);
+                need_marker = !text.trim().is_empty();
+            }
+            Piece::Plugin {
+                id,
+                mut text,
+                priority_at,
+            } => {
+                if dropped.contains(&id) {
+                    continue;
+                }
+                if let Some(p) = new_priority.get(&id) {
+                    text.replace_range(priority_at.0..priority_at.1, &p.to_string());
+                }
+                start_doc(&mut out, need_marker, &text);
+                out.push_str(&text);
+                need_marker = true;
+            }
+            Piece::NotConverted(comment) => {
+                if !only_converted {
+                    if !out.is_empty() && !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                    out.push_str(&comment);
+                }
+            }
+            Piece::Tree { value, items } => {
+                if only_converted {
+                    for (id, _) in items {
+                        if let Some(p) = plugins.get(&id).filter(|_| !dropped.contains(&id)) {
+                            let text = render(p, Format::Yaml);
+                            start_doc(&mut out, need_marker, &text);
+                            out.push_str(&text);
+                            need_marker = true;
+                        }
+                    }
+                    continue;
+                }
+                let value = replace_items(value, &items, dropped, plugins);
+                let text = format!("---\n{}", yaml::to_string(&value));
+                start_doc(&mut out, need_marker, &text);
+                out.push_str(&text);
+                need_marker = true;
+            }
+        }
+    }
+    out
+}
+
+/// A List with its SME items replaced by their plugins (or removed when
+/// they could not be converted).
+fn replace_items(
+    mut value: Value,
+    items: &[(usize, Option<usize>)],
+    dropped: &std::collections::HashSet<usize>,
+    plugins: &std::collections::HashMap<usize, WasmPlugin>,
+) -> Value {
+    if let Some(Value::Sequence(seq)) = value.get_mut("items") {
+        let mut remove = Vec::new();
+        for (id, index) in items {
+            let Some(i) = index else { continue };
+            match plugins.get(id).filter(|_| !dropped.contains(id)) {
+                Some(p) => seq[*i] = yaml::to_value(p),
+                None => remove.push(*i),
+            }
+        }
+        remove.sort_unstable();
+        for i in remove.into_iter().rev() {
+            seq.remove(i);
+        }
+    }
+    value
+}
+
+fn emit_json(
+    pieces: Vec<Piece>,
+    dropped: &std::collections::HashSet<usize>,
+    plugins: &std::collections::HashMap<usize, WasmPlugin>,
+    only_converted: bool,
+) -> String {
+    let mut objects: Vec<serde_json::Value> = Vec::new();
+    for piece in pieces {
+        if let Piece::Tree { value, items } = piece {
+            if value.is_null() || only_converted {
+                for (id, _) in &items {
+                    if let Some(p) = plugins.get(id).filter(|_| !dropped.contains(id)) {
+                        objects.push(serde_json::to_value(p).expect("a plugin serialises"));
+                    }
+                }
+                continue;
+            }
+            objects.push(yaml::to_json(&replace_items(
+                value, &items, dropped, plugins,
+            )));
+        }
+    }
+    let out = if objects.len() == 1 {
+        objects.pop().expect("one object")
+    } else {
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects})
+    };
+    let mut text = serde_json::to_string_pretty(&out).expect("JSON serialises");
+    text.push('\n');
+    text
+}

@@ -117,13 +117,13 @@ fn components(items: &[Item], group: &[usize], root: &str) -> Vec<Vec<usize>> {
     }
     let mut out: Vec<Vec<usize>> = Vec::new();
     let mut slot = vec![usize::MAX; group.len()];
-    for a in 0..group.len() {
+    for (a, &member) in group.iter().enumerate() {
         let r = find(&mut parent, a);
         if slot[r] == usize::MAX {
             slot[r] = out.len();
             out.push(Vec::new());
         }
-        out[slot[r]].push(group[a]);
+        out[slot[r]].push(member);
     }
     out
 }

@@ -232,7 +232,8 @@ mod tests {
 
     #[test]
     fn each_rule_can_fail() {
-        let cases: Vec<(fn(&mut WasmPlugin), &str)> = vec![
+        type Mutation = fn(&mut WasmPlugin);
+        let cases: Vec<(Mutation, &str)> = vec![
             (|p| p.spec.url = "ftp://x".into(), "scheme"),
             (|p| p.spec.sha256 = Some("ABC".into()), "sha256"),
             (|p| p.spec.plugin_name = Some("x".repeat(257)), "pluginName"),

@@ -1,10 +1,13 @@
 //! YAML at the edge of the program: the one module that names the YAML
 //! library, so that swapping it for a maintained drop-in fork is a one-line
 //! change (the `use … as backend` below), plus the document splitter that
-//! lets documents which are not ServiceMeshExtensions pass through untouched.
+//! lets documents which are not ServiceMeshExtensions pass through untouched,
+//! and the span tree that lets `migrate` edit a document in place.
 
+mod spans;
 mod split;
 
+pub use spans::{parse_spans, Node, NodeKind, SpanError, Style};
 pub use split::{split_documents, Document};
 
 // The only line in the crate that names the YAML library.

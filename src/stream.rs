@@ -290,15 +290,7 @@ pub fn convert_inputs(
                         if !sme::is_sme(item) {
                             continue;
                         }
-                        let name = item
-                            .get("metadata")
-                            .and_then(|m| m.get("name"))
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        let line = doc
-                            .find_line_containing(&format!("name: {name}"))
-                            .map(|l| doc.start_line + l)
-                            .unwrap_or(site.line);
+                        let line = list_item_line(&doc, item, site.line);
                         let item_site = Site {
                             file: &input.name,
                             line,
@@ -364,7 +356,22 @@ pub fn convert_inputs(
     }
 }
 
-fn read_sme(value: &Value, site: &Site, conv: &mut Converter) -> Option<ServiceMeshExtension> {
+/// The line of an item of a `kind: List`, found by its metadata.name (the
+/// List's own line when the name cannot be found).
+pub fn list_item_line(doc: &yaml::Document, item: &Value, fallback: usize) -> usize {
+    let name = item
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    doc.find_line_containing(&format!("name: {name}"))
+        .map(|l| doc.start_line + l)
+        .unwrap_or(fallback)
+}
+
+/// Read an SME from a parsed object; an object that cannot be read at all
+/// gets an ERROR in the converter's notifications.
+pub fn read_sme(value: &Value, site: &Site, conv: &mut Converter) -> Option<ServiceMeshExtension> {
     match ServiceMeshExtension::from_value(value) {
         Ok(s) => Some(s),
         Err(message) => {

@@ -17,6 +17,8 @@ pub enum Exit {
     NotConverted = 1,
     Usage = 2,
     Warnings = 3,
+    /// `migrate --check`: ServiceMeshExtensions remain.
+    Remaining = 4,
 }
 
 /// A failure that stops a command before it starts: exit code 2.
@@ -27,6 +29,7 @@ pub struct UsageError(pub String);
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Convert(args) => convert(args),
+        Command::Migrate(args) => crate::migrate::run(&args),
     }
 }
 

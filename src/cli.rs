@@ -12,6 +12,27 @@ Exit codes:
   2  usage error, or an input that could not be read or parsed
   3  with --strict: a WARN was printed";
 
+pub const MIGRATE_EXIT_CODES: &str = "\
+Exit codes:
+  0  done: every ServiceMeshExtension was converted, or none was found
+  1  some object could not be converted (each has an ERROR on stderr; its
+     file keeps it as it was)
+  2  usage error, or a file that could not be read or parsed
+  3  with --strict: a WARN was printed
+  4  with --check: ServiceMeshExtensions remain (nothing was written)";
+
+const MIGRATE_EXAMPLES: &str = "\
+Examples:
+  sme2wasm migrate                        # rewrite the repository in the current directory
+  sme2wasm migrate gitops/ --diff | less  # review the change first; nothing is written
+  sme2wasm migrate --check                # CI gate: exit 4 while any SME remains
+  sme2wasm migrate --image-map images.yaml --report migrate.json
+
+Files are rewritten in place, atomically; everything that is not a
+ServiceMeshExtension stays byte for byte. Notifications (INFO, WARN, ERROR,
+each with file:line) and a summary go to stderr; --diff prints a unified diff
+on stdout that `git apply` takes.";
+
 const CONVERT_EXAMPLES: &str = "\
 Examples:
   sme2wasm convert < extension.yaml > wasmplugin.yaml
@@ -43,6 +64,10 @@ pub enum Command {
     /// Convert ServiceMeshExtension resources to WasmPlugin resources
     #[command(after_help = format!("{CONVERT_EXAMPLES}\n\n{EXIT_CODES}"))]
     Convert(ConvertArgs),
+    /// Convert every ServiceMeshExtension of a repository in place
+    /// (plain manifests, kustomize patches, Helm templates)
+    #[command(after_help = format!("{MIGRATE_EXAMPLES}\n\n{MIGRATE_EXIT_CODES}"))]
+    Migrate(MigrateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -108,6 +133,24 @@ pub struct ConvertArgs {
     /// Write only the converted WasmPlugins, not the other documents
     #[arg(long)]
     pub only_converted: bool,
+
+    #[command(flatten)]
+    pub conversion: ConversionArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The repository (or any directory) to migrate
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Print a unified diff of every change on stdout; write nothing
+    #[arg(long, conflicts_with = "check")]
+    pub diff: bool,
+
+    /// Write nothing; exit with 4 while any ServiceMeshExtension remains
+    #[arg(long)]
+    pub check: bool,
 
     #[command(flatten)]
     pub conversion: ConversionArgs,

@@ -9,6 +9,7 @@ pub mod fsutil;
 pub mod imagemap;
 pub mod manifest;
 pub mod mapping;
+pub mod migrate;
 pub mod notify;
 pub mod order;
 pub mod sme;

@@ -1,0 +1,690 @@
+//! `sme2wasm migrate`: convert every ServiceMeshExtension of a repository in
+//! place, so that a reviewer sees exactly what changed and nothing else.
+//!
+//! The pipeline: walk the tree (`walk`), find every SME (plain documents,
+//! `kind: List` items, kustomize patches, Helm templates), add them all to
+//! ONE `Converter` so that the order is reconciled across the repository,
+//! then edit each document in place (`rewrite`), parse the result back and
+//! compare it with what `convert` produces, and only then write (atomically)
+//! or print a diff.
+
+mod fields;
+mod helm;
+mod kustomize;
+mod rewrite;
+mod walk;
+
+use crate::app::{self, Exit};
+use crate::cli::MigrateArgs;
+use crate::convert::{Converter, Options, Site};
+use crate::notify::{Counts, Level, Notification, Source};
+use crate::sme;
+use crate::stream;
+use crate::wasmplugin::WasmPlugin;
+use crate::yaml::{self, Document, Value};
+use std::collections::{HashMap, HashSet};
+use walk::SourceFile;
+
+pub use walk::MAX_FILE_SIZE;
+
+/// What the run does with the result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Rewrite the files in place.
+    Write,
+    /// Print a unified diff, write nothing.
+    Diff,
+    /// Write nothing; report whether SMEs remain.
+    Check,
+}
+
+/// What a document of a file becomes.
+enum DocPlan {
+    /// Left as it is, byte for byte.
+    Keep,
+    /// An SME converted to the plugin of this id.
+    Sme { id: usize, have: Value },
+    /// A List whose items at these indexes become the plugins of these ids.
+    List {
+        have: Value,
+        items: Vec<(usize, usize)>,
+    },
+    /// New text already made (and verified) by the kustomize or Helm rewrite.
+    Text(String),
+}
+
+struct FilePlan<'a> {
+    file: &'a SourceFile,
+    docs: Vec<(Document<'a>, DocPlan)>,
+}
+
+/// A file whose text changes.
+pub struct Change {
+    pub path: std::path::PathBuf,
+    pub name: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// Everything a run found and would change.
+#[derive(Default)]
+pub struct Outcome {
+    pub changes: Vec<Change>,
+    pub notes: Vec<Notification>,
+    pub scanned: usize,
+    pub converted: usize,
+    pub failed: usize,
+    pub unreadable: usize,
+    /// SMEs still in the repository before this run (documents, List items,
+    /// patches, templates).
+    pub remaining: usize,
+    pub patches: usize,
+    pub templates: usize,
+}
+
+#[derive(Default)]
+struct Counters {
+    converted: usize,
+    failed: usize,
+    unreadable: usize,
+    remaining: usize,
+    patches: usize,
+    templates: usize,
+}
+
+/// Run `migrate` from its arguments.
+pub fn run(args: &MigrateArgs) -> Exit {
+    let opts = match app::options(&args.conversion) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("sme2wasm: {e}");
+            return Exit::Usage;
+        }
+    };
+    let mode = if args.check {
+        Mode::Check
+    } else if args.diff {
+        Mode::Diff
+    } else {
+        Mode::Write
+    };
+    let walked = match walk::walk(&args.dir) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("sme2wasm: {e}");
+            return Exit::Usage;
+        }
+    };
+    let mut outcome = migrate(walked, &opts);
+    let mut notes = app::phase_map_notes(&opts);
+    notes.append(&mut outcome.notes);
+    match mode {
+        Mode::Write => {
+            for c in &outcome.changes {
+                if let Err(e) = crate::fsutil::write_atomic(&c.path, c.new.as_bytes()) {
+                    outcome.unreadable += 1;
+                    notes.push(
+                        Notification::new(Level::Error, "", format!("cannot write: {e}"))
+                            .at(Source {
+                                file: c.name.clone(),
+                                line: 1,
+                            })
+                            .advice("the file keeps its old content"),
+                    );
+                }
+            }
+        }
+        Mode::Diff => {
+            let diff = unified_diff(&outcome.changes);
+            if let Err(e) = app::write_stdout(&diff) {
+                eprintln!("sme2wasm: cannot write the diff: {e}");
+                return Exit::Usage;
+            }
+        }
+        Mode::Check => {}
+    }
+    app::print_notifications(&notes, args.conversion.quiet);
+    let counts = Counts::of(&notes);
+    eprintln!("{}", summary_line(&outcome, mode, counts));
+    if let Some(path) = &args.conversion.report {
+        let changed: Vec<&str> = outcome.changes.iter().map(|c| c.name.as_str()).collect();
+        let summary = serde_json::json!({
+            "mode": match mode { Mode::Write => "write", Mode::Diff => "diff", Mode::Check => "check" },
+            "filesScanned": outcome.scanned,
+            "filesChanged": outcome.changes.len(),
+            "changedFiles": changed,
+            "converted": outcome.converted,
+            "notConverted": outcome.failed,
+            "kustomizePatches": outcome.patches,
+            "helmTemplates": outcome.templates,
+            "remaining": outcome.remaining,
+            "unreadable": outcome.unreadable,
+            "info": counts.info,
+            "warn": counts.warn,
+            "error": counts.error,
+        });
+        if let Err(e) = app::write_report(path, &notes, summary) {
+            eprintln!("sme2wasm: {e}");
+            return Exit::Usage;
+        }
+    }
+    if outcome.unreadable > 0 {
+        Exit::Usage
+    } else if mode == Mode::Check {
+        if outcome.remaining > 0 {
+            Exit::Remaining
+        } else {
+            Exit::Ok
+        }
+    } else if outcome.failed > 0 {
+        Exit::NotConverted
+    } else if args.conversion.strict && counts.warn > 0 {
+        Exit::Warnings
+    } else {
+        Exit::Ok
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn summary_line(o: &Outcome, mode: Mode, c: Counts) -> String {
+    let files = plural(o.scanned, "file", "files");
+    let levels = format!(
+        "{} ERROR, {} WARN, {} INFO",
+        c.error, c.warn, c.info
+    );
+    if o.remaining == 0 {
+        return format!(
+            "migrate: nothing to change: no ServiceMeshExtension in {files} scanned ({levels})"
+        );
+    }
+    let mut what = vec![plural(
+        o.converted,
+        "ServiceMeshExtension converted",
+        "ServiceMeshExtensions converted",
+    )];
+    if o.failed > 0 {
+        what.push(format!("{} not converted", o.failed));
+    }
+    if o.patches > 0 {
+        what.push(plural(o.patches, "kustomize patch", "kustomize patches"));
+    }
+    if o.templates > 0 {
+        what.push(plural(o.templates, "Helm template", "Helm templates"));
+    }
+    let changed = plural(o.changes.len(), "file", "files");
+    match mode {
+        Mode::Write => format!(
+            "migrate: {files} scanned, {changed} changed; {}; {levels}",
+            what.join(", ")
+        ),
+        Mode::Diff => format!(
+            "migrate --diff: {files} scanned, {changed} would change (nothing written); {}; {levels}",
+            what.join(", ")
+        ),
+        Mode::Check => format!(
+            "migrate --check: {} remain in {files} scanned ({changed} would change); {levels}",
+            plural(o.remaining, "ServiceMeshExtension", "ServiceMeshExtensions")
+        ),
+    }
+}
+
+/// A unified diff of every change, with `a/` and `b/` paths as git writes
+/// them, so that `git apply` takes it.
+pub fn unified_diff(changes: &[Change]) -> String {
+    let mut out = String::new();
+    for c in changes {
+        let diff = similar::TextDiff::from_lines(c.old.as_str(), c.new.as_str());
+        out.push_str(&format!("diff --git a/{0} b/{0}\n", c.name));
+        out.push_str(
+            &diff
+                .unified_diff()
+                .context_radius(3)
+                .header(&format!("a/{}", c.name), &format!("b/{}", c.name))
+                .to_string(),
+        );
+    }
+    out
+}
+
+/// Find, convert and rewrite everything in the walked files. Pure but for
+/// reading patch files that kustomizations name (already in `walked`).
+pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
+    let walk::Walked {
+        files,
+        scanned,
+        unreadable,
+        notes: walk_notes,
+    } = walked;
+    let mut conv = Converter::new(opts);
+    let mut counters = Counters {
+        unreadable,
+        ..Counters::default()
+    };
+    let mut extra: Vec<Notification> = walk_notes;
+    let patch_index = kustomize::PatchIndex::build(&files, &mut extra);
+    let mut plugins: Vec<WasmPlugin> = Vec::new();
+    let mut plans: Vec<FilePlan> = Vec::with_capacity(files.len());
+    for file in &files {
+        let docs = if file.is_kustomization() {
+            kustomize::plan_kustomization(file, opts, &mut extra, &mut counters)
+        } else if let Some(uses) = patch_index.uses(&file.name) {
+            kustomize::plan_patch_file(file, uses, opts, &mut extra, &mut counters)
+        } else if helm::is_template(&file.text) {
+            helm::plan_template(file, opts, &mut extra, &mut counters)
+        } else {
+            plan_plain(file, &mut conv, &mut plugins, &mut counters)
+        };
+        plans.push(FilePlan { file, docs });
+    }
+    let finished = conv.finish();
+    for c in &finished.changes {
+        plugins[c.id].spec.priority = c.new;
+    }
+    let dropped: HashSet<usize> = finished.failed.iter().copied().collect();
+    counters.failed += dropped.len();
+    counters.converted -= dropped.len();
+    let mut changes = Vec::new();
+    for plan in plans {
+        if let Some(new) = render_file(&plan, &plugins, &dropped, &mut extra, &mut counters) {
+            if new != plan.file.text {
+                changes.push(Change {
+                    path: plan.file.path.clone(),
+                    name: plan.file.name.clone(),
+                    old: plan.file.text.clone(),
+                    new,
+                });
+            }
+        }
+    }
+    let mut notes = finished.notifications;
+    notes.extend(extra);
+    // Stable: within a file and line, the order in which they were found.
+    notes.sort_by(|a, b| a.source.cmp(&b.source));
+    Outcome {
+        changes,
+        notes,
+        scanned,
+        converted: counters.converted,
+        failed: counters.failed,
+        unreadable: counters.unreadable,
+        remaining: counters.remaining,
+        patches: counters.patches,
+        templates: counters.templates,
+    }
+}
+
+/// A parse error of a document, as an ERROR at its line.
+fn parse_error(file: &SourceFile, doc: &Document, e: &yaml::ParseError) -> Notification {
+    let line = doc.start_line + e.line.unwrap_or(1) - 1;
+    let col = e.column.map(|c| format!(" (column {c})")).unwrap_or_default();
+    Notification::new(
+        Level::Error,
+        "",
+        format!("not valid YAML{col}: {}", e.message),
+    )
+    .at(Source {
+        file: file.name.clone(),
+        line,
+    })
+    .advice("fix the document; it was left untouched")
+}
+
+fn plan_plain<'a>(
+    file: &'a SourceFile,
+    conv: &mut Converter,
+    plugins: &mut Vec<WasmPlugin>,
+    counters: &mut Counters,
+) -> Vec<(Document<'a>, DocPlan)> {
+    let mut out = Vec::new();
+    for doc in yaml::split_documents(&file.text) {
+        if !doc.text.contains(sme::KIND) || doc.is_blank() {
+            out.push((doc, DocPlan::Keep));
+            continue;
+        }
+        let have = match yaml::parse(doc.text) {
+            Ok(v) => v,
+            Err(e) => {
+                counters.unreadable += 1;
+                conv.note(parse_error(file, &doc, &e));
+                out.push((doc, DocPlan::Keep));
+                continue;
+            }
+        };
+        let site = Site {
+            file: &file.name,
+            line: doc.content_line(),
+            doc: Some(doc),
+        };
+        if sme::is_sme(&have) {
+            counters.remaining += 1;
+            let plan = match stream::read_sme(&have, &site, conv)
+                .and_then(|s| conv.add(&s, &site))
+            {
+                Some((id, plugin)) => {
+                    debug_assert_eq!(id, plugins.len());
+                    plugins.push(plugin);
+                    counters.converted += 1;
+                    DocPlan::Sme { id, have }
+                }
+                None => {
+                    counters.failed += 1;
+                    DocPlan::Keep
+                }
+            };
+            out.push((doc, plan));
+            continue;
+        }
+        let mut items = Vec::new();
+        if sme::kind_of(&have) == Some("List") {
+            if let Some(Value::Sequence(seq)) = have.get("items") {
+                for (i, item) in seq.iter().enumerate() {
+                    if !sme::is_sme(item) {
+                        continue;
+                    }
+                    counters.remaining += 1;
+                    let item_site = Site {
+                        file: &file.name,
+                        line: stream::list_item_line(&doc, item, site.line),
+                        doc: None,
+                    };
+                    match stream::read_sme(item, &item_site, conv)
+                        .and_then(|s| conv.add(&s, &item_site))
+                    {
+                        Some((id, plugin)) => {
+                            plugins.push(plugin);
+                            counters.converted += 1;
+                            items.push((i, id));
+                        }
+                        None => counters.failed += 1,
+                    }
+                }
+            }
+        }
+        let plan = if items.is_empty() {
+            DocPlan::Keep
+        } else {
+            DocPlan::List { have, items }
+        };
+        out.push((doc, plan));
+    }
+    out
+}
+
+/// The line ending a text uses.
+pub(crate) fn newline_of(text: &str) -> &'static str {
+    if text.contains("\r\n") {
+        "\r\n"
+    } else {
+        "\n"
+    }
+}
+
+/// The lines that open a document and carry no content: a BOM, the `---`
+/// marker, blank lines and comments. A clean rendering keeps them.
+fn document_prefix(text: &str) -> String {
+    let mut end = 0;
+    let mut marker_with_content = false;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        let t = line.trim_start_matches('\u{feff}').trim();
+        let is_marker = t == "---" || t.starts_with("--- #") || t.starts_with("---\t#");
+        if i == 0 && t.starts_with("---") && !is_marker && (t.len() == 3 || t[3..].starts_with([' ', '\t'])) {
+            marker_with_content = true;
+            break;
+        }
+        if (i == 0 && is_marker) || t.is_empty() || t.starts_with('#') {
+            end += line.len();
+        } else {
+            break;
+        }
+    }
+    let mut prefix = text[..end].to_string();
+    if marker_with_content {
+        if text.starts_with('\u{feff}') {
+            prefix.push('\u{feff}');
+        }
+        prefix.push_str("---");
+        prefix.push_str(newline_of(text));
+    } else if text.starts_with('\u{feff}') && !prefix.starts_with('\u{feff}') {
+        prefix.insert(0, '\u{feff}');
+    }
+    prefix
+}
+
+/// A document written anew: its opening lines (marker, comments), then the
+/// rendering, in the document's line ending and final-newline state.
+fn clean_document(doc_text: &str, rendered: &str, json: bool) -> String {
+    let mut out = if json {
+        if doc_text.starts_with('\u{feff}') {
+            "\u{feff}".to_string()
+        } else {
+            String::new()
+        }
+    } else {
+        document_prefix(doc_text)
+    };
+    let nl = newline_of(doc_text);
+    let body = rendered.trim_end_matches('\n');
+    if nl == "\r\n" {
+        out.push_str(&body.replace('\n', "\r\n"));
+    } else {
+        out.push_str(body);
+    }
+    if doc_text.ends_with('\n') {
+        out.push_str(nl);
+    }
+    out
+}
+
+/// Whether `text` means `want`.
+fn verify(text: &str, want: &Value) -> Result<(), String> {
+    match yaml::parse(text) {
+        Ok(v) if v == *want => Ok(()),
+        Ok(_) => Err("the edited document means something else".into()),
+        Err(e) => Err(format!("the edited document does not parse: {}", e.message)),
+    }
+}
+
+/// The in-place edit of a document, verified; else a clean rendering with
+/// a WARN naming the document.
+#[allow(clippy::too_many_arguments)]
+fn edit_or_render(
+    file: &SourceFile,
+    doc: &Document,
+    object: &str,
+    edited: Result<String, rewrite::Unsupported>,
+    want: &Value,
+    render: impl FnOnce() -> String,
+    extra: &mut Vec<Notification>,
+) -> Option<String> {
+    let why = match edited.map_err(|e| e.0).and_then(|t| verify(&t, want).map(|()| t)) {
+        Ok(t) => return Some(t),
+        Err(why) => why,
+    };
+    let clean = clean_document(doc.text, &render(), file.is_json());
+    let source = Source {
+        file: file.name.clone(),
+        line: doc.content_line(),
+    };
+    if let Err(e) = verify(&clean, want) {
+        extra.push(
+            Notification::new(
+                Level::Error,
+                object,
+                format!("cannot be rewritten: {why}; a clean rendering failed too: {e}"),
+            )
+            .at(source)
+            .advice("the document was left untouched; convert it with `sme2wasm convert`"),
+        );
+        return None;
+    }
+    extra.push(
+        Notification::new(
+            Level::Warn,
+            object,
+            format!("could not be edited in place ({why}): written as a clean rendering"),
+        )
+        .at(source)
+        .advice("comments and layout inside this document were not kept; review it"),
+    );
+    Some(clean)
+}
+
+fn render_file(
+    plan: &FilePlan,
+    plugins: &[WasmPlugin],
+    dropped: &HashSet<usize>,
+    extra: &mut Vec<Notification>,
+    counters: &mut Counters,
+) -> Option<String> {
+    let file = plan.file;
+    let mut out = String::with_capacity(file.text.len() + 512);
+    let mut changed = false;
+    for (doc, p) in &plan.docs {
+        let text = match p {
+            DocPlan::Keep => None,
+            DocPlan::Text(t) => Some(t.clone()),
+            DocPlan::Sme { id, .. } if dropped.contains(id) => None,
+            DocPlan::Sme { id, have } => {
+                let plugin = &plugins[*id];
+                let want = yaml::to_value(plugin);
+                let edited = rewrite::rewrite(doc.text, have, &want, fields::sme_key);
+                let object = sme::object_name(have);
+                edit_or_render(
+                    file,
+                    doc,
+                    &object,
+                    edited,
+                    &want,
+                    || render_plugin(plugin, file.is_json()),
+                    extra,
+                )
+            }
+            DocPlan::List { have, items } => {
+                let items: Vec<(usize, Value)> = items
+                    .iter()
+                    .filter(|(_, id)| !dropped.contains(id))
+                    .map(|(i, id)| (*i, yaml::to_value(&plugins[*id])))
+                    .collect();
+                let mut want = have.clone();
+                if let Some(Value::Sequence(seq)) = want.get_mut("items") {
+                    for (i, v) in &items {
+                        seq[*i] = v.clone();
+                    }
+                }
+                let edited = rewrite::rewrite_items(doc.text, have, "items", &items, fields::sme_key);
+                let json = file.is_json();
+                edit_or_render(
+                    file,
+                    doc,
+                    "",
+                    edited,
+                    &want,
+                    || render_value(&want, json),
+                    extra,
+                )
+            }
+        };
+        match text {
+            Some(t) => {
+                changed = true;
+                out.push_str(&t);
+            }
+            None => out.push_str(doc.text),
+        }
+    }
+    if !changed {
+        return None;
+    }
+    // The whole file: as many documents as before, and still JSON if it was.
+    let before = yaml::split_documents(&file.text).len();
+    let after = yaml::split_documents(&out).len();
+    let json_lost = file.is_json()
+        && serde_json::from_str::<serde_json::Value>(file.text.trim_start_matches('\u{feff}')).is_ok()
+        && serde_json::from_str::<serde_json::Value>(out.trim_start_matches('\u{feff}')).is_err();
+    if before != after || json_lost {
+        counters.unreadable += 1;
+        extra.push(
+            Notification::new(
+                Level::Error,
+                "",
+                "the rewritten file would not keep its documents apart (or stop being JSON): not written",
+            )
+            .at(Source {
+                file: file.name.clone(),
+                line: 1,
+            })
+            .advice("convert this file with `sme2wasm convert` and report the case"),
+        );
+        return None;
+    }
+    Some(out)
+}
+
+fn render_plugin(plugin: &WasmPlugin, json: bool) -> String {
+    if json {
+        serde_json::to_string_pretty(plugin).expect("a plugin serialises")
+    } else {
+        yaml::to_string(plugin)
+    }
+}
+
+fn render_value(value: &Value, json: bool) -> String {
+    if json {
+        serde_json::to_string_pretty(&yaml::to_json(value)).expect("JSON serialises")
+    } else {
+        yaml::to_string(value)
+    }
+}
+
+/// Every image the SMEs of a repository name, each once, in order of first
+/// appearance (for `--repack`).
+pub fn images(files: &[SourceFile]) -> Vec<String> {
+    let mut seen = HashMap::new();
+    let mut out = Vec::new();
+    for f in files {
+        for doc in yaml::split_documents(&f.text) {
+            if !doc.text.contains(sme::KIND) {
+                continue;
+            }
+            let Ok(v) = yaml::parse(doc.text) else { continue };
+            let mut push = |v: &Value| {
+                if let Some(i) = v
+                    .get("spec")
+                    .and_then(|s| s.get("image"))
+                    .and_then(Value::as_str)
+                {
+                    if seen.insert(i.to_string(), ()).is_none() {
+                        out.push(i.to_string());
+                    }
+                }
+            };
+            if sme::is_sme(&v) {
+                push(&v);
+            } else if let Some(Value::Sequence(items)) = v.get("items") {
+                items.iter().filter(|i| sme::is_sme(i)).for_each(&mut push);
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_keeps_marker_and_comments() {
+        assert_eq!(document_prefix("--- # c\n# about\nkind: X\n"), "--- # c\n# about\n");
+        assert_eq!(document_prefix("\u{feff}kind: X\n"), "\u{feff}");
+        assert_eq!(document_prefix("--- {a: 1}\n"), "---\n");
+        assert_eq!(document_prefix("---\r\nkind: X\r\n"), "---\r\n");
+    }
+
+    #[test]
+    fn clean_document_keeps_line_endings_and_final_newline() {
+        assert_eq!(clean_document("---\r\na: 1", "b: 2\nc: 3\n", false), "---\r\nb: 2\r\nc: 3");
+    }
+}

@@ -1,0 +1,185 @@
+//! Walking a repository: every YAML and JSON file below a directory,
+//! respecting .gitignore (and .ignore), never following a symbolic link,
+//! skipping binary and oversized files with a notification. Only the files
+//! that can matter to the migration are kept in memory: those that name
+//! ServiceMeshExtension, kustomizations, and Helm templates.
+
+use crate::notify::{Level, Notification, Source};
+use crate::sme;
+use std::path::{Path, PathBuf};
+
+/// Files larger than this are not read (a generated dump, not a manifest).
+pub const MAX_FILE_SIZE: u64 = 16 * 1024 * 1024;
+
+/// One file kept for the migration.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    /// The path relative to the walked directory, `/`-separated, as shown
+    /// in notifications and diffs.
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceFile {
+    /// Whether the file is a kustomization (by its name, as kustomize finds it).
+    pub fn is_kustomization(&self) -> bool {
+        matches!(
+            self.path.file_name().and_then(|n| n.to_str()),
+            Some("kustomization.yaml" | "kustomization.yml" | "Kustomization")
+        )
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.path.extension().and_then(|e| e.to_str()) == Some("json")
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Walked {
+    pub files: Vec<SourceFile>,
+    /// YAML and JSON files looked at (read, or skipped with a notification).
+    pub scanned: usize,
+    /// Files that could not be read (exit code 2).
+    pub unreadable: usize,
+    pub notes: Vec<Notification>,
+}
+
+fn is_candidate(path: &Path) -> bool {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("yaml" | "yml" | "json") => true,
+        _ => path.file_name().and_then(|n| n.to_str()) == Some("Kustomization"),
+    }
+}
+
+/// `name` relative to `dir`, with `/` separators.
+fn display(dir: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(dir).unwrap_or(path);
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.join("/")
+}
+
+fn note(level: Level, name: &str, message: String, advice: &str) -> Notification {
+    Notification::new(level, "", message)
+        .at(Source {
+            file: name.to_string(),
+            line: 1,
+        })
+        .advice(advice)
+}
+
+/// Walk `dir`. Problems with single files are notifications; only a `dir`
+/// that cannot be walked at all is an error.
+pub fn walk(dir: &Path) -> Result<Walked, String> {
+    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{} is not a directory", dir.display()));
+    }
+    let mut out = Walked::default();
+    let walker = ignore::WalkBuilder::new(dir)
+        .follow_links(false)
+        .require_git(false)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .build();
+    let mut paths = Vec::new();
+    for entry in walker {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                out.unreadable += 1;
+                let name = match &e {
+                    ignore::Error::WithPath { path, .. } => display(dir, path),
+                    _ => String::new(),
+                };
+                out.notes.push(note(
+                    Level::Error,
+                    &name,
+                    format!("cannot walk: {e}"),
+                    "check the permissions",
+                ));
+                continue;
+            }
+        };
+        let Some(ft) = entry.file_type() else { continue };
+        let path = entry.path();
+        if ft.is_symlink() {
+            if is_candidate(path) || path.is_dir() {
+                out.notes.push(note(
+                    Level::Info,
+                    &display(dir, path),
+                    "a symbolic link: not followed".into(),
+                    "",
+                ));
+            }
+            continue;
+        }
+        if ft.is_file() && is_candidate(path) {
+            paths.push(path.to_path_buf());
+        }
+    }
+    out.scanned = paths.len();
+    for path in paths {
+        let name = display(dir, &path);
+        match read(&path, &name) {
+            Ok(Some(text)) => {
+                let file = SourceFile { path, name, text };
+                if file.text.contains(sme::KIND) || file.is_kustomization() {
+                    out.files.push(file);
+                }
+            }
+            Ok(None) => {}
+            Err(n) => {
+                if n.level == Level::Error {
+                    out.unreadable += 1;
+                }
+                out.notes.push(n);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The text of a file, or a notification saying why it was skipped.
+fn read(path: &Path, name: &str) -> Result<Option<String>, Notification> {
+    let unreadable = |e: std::io::Error| {
+        note(
+            Level::Error,
+            name,
+            format!("cannot read: {e}"),
+            "check the permissions; the file was left untouched",
+        )
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(note(
+            Level::Warn,
+            name,
+            format!(
+                "{} bytes, more than {} MiB: skipped",
+                meta.len(),
+                MAX_FILE_SIZE >> 20
+            ),
+            "migrate any ServiceMeshExtension in it with `sme2wasm convert`",
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(unreadable)?;
+    if bytes.contains(&0) {
+        return Err(binary(name));
+    }
+    match String::from_utf8(bytes) {
+        Ok(t) => Ok(Some(t)),
+        Err(_) => Err(binary(name)),
+    }
+}
+
+fn binary(name: &str) -> Notification {
+    note(
+        Level::Info,
+        name,
+        "not UTF-8 text (a binary file?): skipped".into(),
+        "",
+    )
+}

@@ -50,10 +50,7 @@ pub struct Site<'a> {
 
 impl Site<'_> {
     pub fn source(&self) -> Source {
-        Source {
-            file: self.file.to_string(),
-            line: self.line,
-        }
+        Source::new(self.file, self.line)
     }
 
     /// The line of a field such as `spec.phase`, where it can be found.
@@ -63,10 +60,7 @@ impl Site<'_> {
             Some(d) => d.line_of(&parts),
             None => self.line,
         };
-        Source {
-            file: self.file.to_string(),
-            line,
-        }
+        Source::new(self.file, line)
     }
 }
 
@@ -272,10 +266,20 @@ fn resolve_phase(
             from: "spec",
         }),
         (None, None) => match defaults {
-            Some((Some(p), from)) => Some(Resolved {
-                value: p.to_string(),
-                from,
-            }),
+            Some((Some(p), from)) => {
+                notes.push(
+                    Notification::new(
+                        Level::Info,
+                        &obj,
+                        format!("spec.phase is not set; Maistra used {p} from {from}"),
+                    )
+                    .at(site.source()),
+                );
+                Some(Resolved {
+                    value: p.to_string(),
+                    from,
+                })
+            }
             _ => {
                 notes.push(
                     Notification::new(

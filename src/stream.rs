@@ -216,18 +216,15 @@ pub fn convert_inputs(
                 Ok(v) => v,
                 Err(e) => {
                     unreadable += 1;
-                    let line = doc.start_line + e.line.unwrap_or(1) - 1;
-                    let at = e.column.map(|c| format!(":{c}")).unwrap_or_default();
+                    let mut at = Source::new(&input.name, doc.start_line + e.line.unwrap_or(1) - 1);
+                    at.column = e.column;
                     conv.note(
                         Notification::new(
                             Level::Error,
                             "",
-                            format!("not valid YAML (column{at}): {}", e.message),
+                            format!("not valid YAML: {}", e.message),
                         )
-                        .at(Source {
-                            file: input.name.clone(),
-                            line,
-                        })
+                        .at(at)
                         .advice("fix the document; it was left out of the output"),
                     );
                     continue;

@@ -3,6 +3,7 @@
 //! change (the `use … as backend` below), plus the document splitter that
 //! lets documents which are not ServiceMeshExtensions pass through untouched.
 
+mod emit;
 mod split;
 
 pub use split::{split_documents, Document};
@@ -54,9 +55,15 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
     })
 }
 
-/// Render a serialisable value as a YAML document (no leading `---`).
+/// Render a serialisable value as a YAML document (no leading `---`),
+/// quoted safely for YAML 1.1 readers too (see `emit`).
 pub fn to_string<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    backend::to_string(value).expect("YAML serialisation of an in-memory tree cannot fail")
+    emit::emit(&backend::to_value(value).expect("conversion of an in-memory tree cannot fail"))
+}
+
+/// Render a tree as a YAML document (no leading `---`).
+pub fn emit(value: &Value) -> String {
+    emit::emit(value)
 }
 
 /// Turn any serialisable value into a generic tree.

@@ -31,6 +31,9 @@ impl std::fmt::Display for ParseError {
 /// Parse one document into a generic tree. Alias-expansion bombs and absurd
 /// nesting are refused with an error, never expanded.
 pub fn parse(text: &str) -> Result<Value, ParseError> {
+    // A byte-order mark is allowed at the start of a stream; the backend
+    // would take it for content.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     backend::from_str::<Value>(text).map_err(|e| {
         let loc = e.location();
         let mut message = e.to_string();
@@ -73,6 +76,7 @@ pub fn to_value<T: serde::Serialize>(value: &T) -> Value {
 
 /// Deserialise a typed value from a YAML string (used for small side files).
 pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     backend::from_str::<T>(text).map_err(|e| {
         let loc = e.location();
         let mut message = e.to_string();
@@ -131,4 +135,14 @@ pub fn key_string(k: &Value) -> String {
 /// Look up a string key in a mapping.
 pub fn get<'a>(m: &'a Mapping, key: &str) -> Option<&'a Value> {
     m.get(key)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_order_mark_and_crlf_parse() {
+        let v = super::parse("\u{feff}a: 1\r\nb: [x]\r\n").unwrap();
+        assert_eq!(v["a"].as_i64(), Some(1));
+        assert_eq!(v["b"][0].as_str(), Some("x"));
+    }
 }

@@ -51,9 +51,20 @@ pub fn options(args: &ConversionArgs) -> Result<Options, UsageError> {
     if args.root_namespace.trim().is_empty() {
         return Err(UsageError("--root-namespace must not be empty".into()));
     }
+    if args
+        .new_root_namespace
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty())
+    {
+        return Err(UsageError("--new-root-namespace must not be empty".into()));
+    }
     Ok(Options {
         phase_map,
         root_namespace: args.root_namespace.clone(),
+        new_root_namespace: args
+            .new_root_namespace
+            .clone()
+            .filter(|n| *n != args.root_namespace),
         istio_version,
         plugin_name: !args.no_plugin_name,
         manifest,

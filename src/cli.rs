@@ -90,6 +90,11 @@ pub struct ConversionArgs {
     #[arg(long, value_name = "NAME", default_value = "istio-system")]
     pub root_namespace: String,
 
+    /// Write the WasmPlugins of SMEs from the root namespace into this
+    /// namespace: the new mesh's root namespace, where it differs
+    #[arg(long, value_name = "NAME")]
+    pub new_root_namespace: Option<String>,
+
     /// The Istio version the WasmPlugins are for (decides `match`)
     #[arg(long, value_name = "X.Y", default_value = "1.20")]
     pub istio_version: String,

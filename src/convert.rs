@@ -18,6 +18,9 @@ use crate::yaml::{self, Document, Mapping, Value};
 pub struct Options {
     pub phase_map: PhaseMap,
     pub root_namespace: String,
+    /// Where the WasmPlugins of root-namespace SMEs go, when the new mesh's
+    /// root namespace differs.
+    pub new_root_namespace: Option<String>,
     pub istio_version: IstioVersion,
     /// Write `pluginName: <name>_root` (Maistra's root_id).
     pub plugin_name: bool,
@@ -31,6 +34,7 @@ impl Default for Options {
         Options {
             phase_map: PhaseMap::default(),
             root_namespace: "istio-system".into(),
+            new_root_namespace: None,
             istio_version: IstioVersion::DEFAULT,
             plugin_name: true,
             manifest: None,
@@ -50,10 +54,7 @@ pub struct Site<'a> {
 
 impl Site<'_> {
     pub fn source(&self) -> Source {
-        Source {
-            file: self.file.to_string(),
-            line: self.line,
-        }
+        Source::new(self.file, self.line)
     }
 
     /// The line of a field such as `spec.phase`, where it can be found.
@@ -63,10 +64,7 @@ impl Site<'_> {
             Some(d) => d.line_of(&parts),
             None => self.line,
         };
-        Source {
-            file: self.file.to_string(),
-            line,
-        }
+        Source::new(self.file, line)
     }
 }
 
@@ -115,14 +113,28 @@ struct Resolved<T> {
     from: &'static str,
 }
 
+/// One SME that `Converter::add` accepted; its id is its index.
+struct Accepted {
+    /// Its slot in `Converter::notes`.
+    owner: usize,
+    source: Source,
+    /// Its index in `Converter::items`; the same object read twice shares
+    /// one order item.
+    order: usize,
+}
+
 /// Collects the SMEs of one run, converts each, and reconciles their order.
 pub struct Converter<'o> {
     opts: &'o Options,
+    /// What ordering needs, one per distinct object.
     items: Vec<Item>,
-    /// For each accepted SME, its index in `notes`.
+    /// The accepted item of each order item (where its WARNs go).
     item_owner: Vec<usize>,
+    accepted: Vec<Accepted>,
     notes: Vec<Vec<Notification>>,
-    sources: Vec<Source>,
+    /// `namespace/name` of every SME added: where it was first read, and
+    /// its order item once accepted.
+    seen: std::collections::HashMap<String, (Source, Option<usize>)>,
 }
 
 /// A priority the order reconciliation moved.
@@ -148,8 +160,9 @@ impl<'o> Converter<'o> {
             opts,
             items: Vec::new(),
             item_owner: Vec::new(),
+            accepted: Vec::new(),
             notes: Vec::new(),
-            sources: Vec::new(),
+            seen: std::collections::HashMap::new(),
         }
     }
 
@@ -163,14 +176,42 @@ impl<'o> Converter<'o> {
     /// cannot be converted (an ERROR says why).
     pub fn add(&mut self, sme: &ServiceMeshExtension, site: &Site) -> Option<(usize, WasmPlugin)> {
         let mut notes = Vec::new();
+        let key = sme.object();
+        let earlier = self.seen.get(&key).cloned();
+        if let Some((first, _)) = &earlier {
+            notes.push(
+                Notification::new(
+                    Level::Warn,
+                    &key,
+                    format!("the same ServiceMeshExtension was already read at {first}; both are converted"),
+                )
+                .at(site.source())
+                .advice("convert base and overlay separately, or render them first (kustomize build), so that one cluster object gives one WasmPlugin"),
+            );
+        }
         let result = convert_one(sme, site, self.opts, &mut notes);
-        let slot = self.notes.len();
+        let owner = self.notes.len();
         self.notes.push(notes);
-        self.sources.push(site.source());
-        let (plugin, item) = result?;
-        let id = self.items.len();
-        self.items.push(item);
-        self.item_owner.push(slot);
+        let Some((plugin, item)) = result else {
+            self.seen.entry(key).or_insert((site.source(), None));
+            return None;
+        };
+        let id = self.accepted.len();
+        let order = match earlier.and_then(|(_, order)| order) {
+            Some(order) => order,
+            None => {
+                self.items.push(item);
+                self.item_owner.push(id);
+                self.seen
+                    .insert(key, (site.source(), Some(self.items.len() - 1)));
+                self.items.len() - 1
+            }
+        };
+        self.accepted.push(Accepted {
+            owner,
+            source: site.source(),
+            order,
+        });
         Some((id, plugin))
     }
 
@@ -182,13 +223,17 @@ impl<'o> Converter<'o> {
             Ok(changes) => changes,
             Err(message) => {
                 // Only reachable with priorities near the int32 bounds: none
-                // of the SMEs of the affected phase is written.
-                for (id, owner) in self.item_owner.iter().enumerate() {
+                // of the SMEs is written.
+                for (id, a) in self.accepted.iter().enumerate() {
                     failed.push(id);
-                    self.notes[*owner].push(
-                        Notification::new(Level::Error, self.items[id].object(), message.clone())
-                            .at(self.sources[*owner].clone())
-                            .advice("not written; adjust the priorities and run again"),
+                    self.notes[a.owner].push(
+                        Notification::new(
+                            Level::Error,
+                            self.items[a.order].object(),
+                            message.clone(),
+                        )
+                        .at(a.source.clone())
+                        .advice("not written; adjust the priorities and run again"),
                     );
                 }
                 Vec::new()
@@ -209,8 +254,8 @@ impl<'o> Converter<'o> {
                     me.plugin_phase
                 )
             };
-            let owner = self.item_owner[c.index];
-            self.notes[owner].push(
+            let a = &self.accepted[self.item_owner[c.index]];
+            self.notes[a.owner].push(
                 Notification::new(
                     Level::Warn,
                     me.object(),
@@ -221,17 +266,20 @@ impl<'o> Converter<'o> {
                         other.object()
                     ),
                 )
-                .at(self.sources[owner].clone())
+                .at(a.source.clone())
                 .advice("review the new priority; other WasmPlugins you add later must respect it"),
             );
         }
+        let mut new_by_order = vec![None; self.items.len()];
+        for c in &changes {
+            new_by_order[c.index] = Some(c.new);
+        }
         Finished {
-            changes: changes
+            changes: self
+                .accepted
                 .iter()
-                .map(|c| PriorityChange {
-                    id: c.index,
-                    new: c.new,
-                })
+                .enumerate()
+                .filter_map(|(id, a)| new_by_order[a.order].map(|new| PriorityChange { id, new }))
                 .collect(),
             failed,
             notifications: self.notes.into_iter().flatten().collect(),
@@ -272,10 +320,20 @@ fn resolve_phase(
             from: "spec",
         }),
         (None, None) => match defaults {
-            Some((Some(p), from)) => Some(Resolved {
-                value: p.to_string(),
-                from,
-            }),
+            Some((Some(p), from)) => {
+                notes.push(
+                    Notification::new(
+                        Level::Info,
+                        &obj,
+                        format!("spec.phase is not set; Maistra used {p} from {from}"),
+                    )
+                    .at(site.source()),
+                );
+                Some(Resolved {
+                    value: p.to_string(),
+                    from,
+                })
+            }
             _ => {
                 notes.push(
                     Notification::new(
@@ -457,6 +515,33 @@ fn convert_config(
         );
     }
     Ok(Some(map))
+}
+
+/// The WasmPlugin's namespace: the SME's, or the new root namespace for an
+/// SME that applied mesh-wide from the old one.
+fn target_namespace(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> Option<String> {
+    match (&sme.namespace, &opts.new_root_namespace) {
+        (Some(ns), Some(new)) if *ns == opts.root_namespace => {
+            let mut n = Notification::new(
+                Level::Info,
+                sme.object(),
+                format!("mesh-wide: the WasmPlugin goes to the new root namespace {new}"),
+            )
+            .at(site.field("metadata.namespace"));
+            if !sme.image_pull_secrets.is_empty() {
+                n.level = Level::Warn;
+                n.advice = format!("create the pull secret in {new} too");
+            }
+            notes.push(n);
+            Some(new.clone())
+        }
+        (ns, _) => ns.clone(),
+    }
 }
 
 /// The conversion of one SME: the WasmPlugin and its order item, or `None`
@@ -687,7 +772,7 @@ pub fn convert_one(
         kind: wasmplugin::KIND,
         metadata: Metadata {
             name: sme.name.clone(),
-            namespace: sme.namespace.clone(),
+            namespace: target_namespace(sme, site, opts, notes),
             labels: sme.labels.clone(),
             annotations: sme.annotations.clone(),
         },

@@ -29,11 +29,28 @@ impl fmt::Display for Level {
 pub struct Source {
     pub file: String,
     pub line: usize,
+    /// 1-based column, where the parser knows it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+}
+
+impl Source {
+    pub fn new(file: impl Into<String>, line: usize) -> Self {
+        Source {
+            file: file.into(),
+            line,
+            column: None,
+        }
+    }
 }
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)
+        write!(f, "{}:{}", self.file, self.line)?;
+        if let Some(c) = self.column {
+            write!(f, ":{c}")?;
+        }
+        Ok(())
     }
 }
 

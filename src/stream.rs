@@ -216,19 +216,9 @@ pub fn convert_inputs(
                 Ok(v) => v,
                 Err(e) => {
                     unreadable += 1;
-                    let line = doc.start_line + e.line.unwrap_or(1) - 1;
-                    let at = e.column.map(|c| format!(":{c}")).unwrap_or_default();
                     conv.note(
-                        Notification::new(
-                            Level::Error,
-                            "",
-                            format!("not valid YAML (column{at}): {}", e.message),
-                        )
-                        .at(Source {
-                            file: input.name.clone(),
-                            line,
-                        })
-                        .advice("fix the document; it was left out of the output"),
+                        parse_error(&input.name, &doc, &e)
+                            .advice("fix the document; it was left out of the output"),
                     );
                     continue;
                 }
@@ -354,6 +344,13 @@ pub fn convert_inputs(
         failed: failed + dropped.len(),
         unreadable,
     }
+}
+
+/// A document that does not parse, as an ERROR at the parser's position.
+pub fn parse_error(file: &str, doc: &yaml::Document, e: &yaml::ParseError) -> Notification {
+    let mut at = Source::new(file, doc.start_line + e.line.unwrap_or(1) - 1);
+    at.column = e.column;
+    Notification::new(Level::Error, "", format!("not valid YAML: {}", e.message)).at(at)
 }
 
 /// The line of an item of a `kind: List`, found by its metadata.name (the

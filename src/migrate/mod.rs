@@ -125,10 +125,7 @@ pub fn run(args: &MigrateArgs) -> Exit {
                     outcome.unreadable += 1;
                     notes.push(
                         Notification::new(Level::Error, "", format!("cannot write: {e}"))
-                            .at(Source {
-                                file: c.name.clone(),
-                                line: 1,
-                            })
+                            .at(Source::new(c.name.clone(), 1))
                             .advice("the file keeps its old content"),
                     );
                 }
@@ -316,22 +313,6 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     }
 }
 
-/// A parse error of a document, as an ERROR at its line.
-fn parse_error(file: &SourceFile, doc: &Document, e: &yaml::ParseError) -> Notification {
-    let line = doc.start_line + e.line.unwrap_or(1) - 1;
-    let col = e.column.map(|c| format!(" (column {c})")).unwrap_or_default();
-    Notification::new(
-        Level::Error,
-        "",
-        format!("not valid YAML{col}: {}", e.message),
-    )
-    .at(Source {
-        file: file.name.clone(),
-        line,
-    })
-    .advice("fix the document; it was left untouched")
-}
-
 fn plan_plain<'a>(
     file: &'a SourceFile,
     conv: &mut Converter,
@@ -348,7 +329,10 @@ fn plan_plain<'a>(
             Ok(v) => v,
             Err(e) => {
                 counters.unreadable += 1;
-                conv.note(parse_error(file, &doc, &e));
+                conv.note(
+                    stream::parse_error(&file.name, &doc, &e)
+                        .advice("fix the document; it was left untouched"),
+                );
                 out.push((doc, DocPlan::Keep));
                 continue;
             }
@@ -504,10 +488,7 @@ fn edit_or_render(
         Err(why) => why,
     };
     let clean = clean_document(doc.text, &render(), file.is_json());
-    let source = Source {
-        file: file.name.clone(),
-        line: doc.content_line(),
-    };
+    let source = Source::new(file.name.clone(), doc.content_line());
     if let Err(e) = verify(&clean, want) {
         extra.push(
             Notification::new(
@@ -612,10 +593,7 @@ fn render_file(
                 "",
                 "the rewritten file would not keep its documents apart (or stop being JSON): not written",
             )
-            .at(Source {
-                file: file.name.clone(),
-                line: 1,
-            })
+            .at(Source::new(file.name.clone(), 1))
             .advice("convert this file with `sme2wasm convert` and report the case"),
         );
         return None;

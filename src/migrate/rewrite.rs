@@ -486,8 +486,8 @@ mod tests {
     fn scalar_to_mapping_rewrites_the_entry() {
         check(
             "spec:\n  config: '{\"a\": 1}'\n  phase: X\n",
-            "spec: {config: {a: 1}, phase: Y}\n",
-            "spec:\n  config:\n    a: 1\n  phase: Y\n",
+            "spec: {config: {a: 1}, phase: Z}\n",
+            "spec:\n  config:\n    a: 1\n  phase: Z\n",
         );
     }
 

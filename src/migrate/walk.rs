@@ -64,10 +64,7 @@ fn display(dir: &Path, path: &Path) -> String {
 
 fn note(level: Level, name: &str, message: String, advice: &str) -> Notification {
     Notification::new(level, "", message)
-        .at(Source {
-            file: name.to_string(),
-            line: 1,
-        })
+        .at(Source::new(name.to_string(), 1))
         .advice(advice)
 }
 

@@ -4,6 +4,7 @@
 //! lets documents which are not ServiceMeshExtensions pass through untouched,
 //! and the span tree that lets `migrate` edit a document in place.
 
+mod emit;
 mod spans;
 mod split;
 
@@ -33,6 +34,9 @@ impl std::fmt::Display for ParseError {
 /// Parse one document into a generic tree. Alias-expansion bombs and absurd
 /// nesting are refused with an error, never expanded.
 pub fn parse(text: &str) -> Result<Value, ParseError> {
+    // A byte-order mark is allowed at the start of a stream; the backend
+    // would take it for content.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     backend::from_str::<Value>(text).map_err(|e| {
         let loc = e.location();
         let mut message = e.to_string();
@@ -57,9 +61,15 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
     })
 }
 
-/// Render a serialisable value as a YAML document (no leading `---`).
+/// Render a serialisable value as a YAML document (no leading `---`),
+/// quoted safely for YAML 1.1 readers too (see `emit`).
 pub fn to_string<T: serde::Serialize + ?Sized>(value: &T) -> String {
-    backend::to_string(value).expect("YAML serialisation of an in-memory tree cannot fail")
+    emit::emit(&backend::to_value(value).expect("conversion of an in-memory tree cannot fail"))
+}
+
+/// Render a tree as a YAML document (no leading `---`).
+pub fn emit(value: &Value) -> String {
+    emit::emit(value)
 }
 
 /// Turn any serialisable value into a generic tree.
@@ -69,6 +79,7 @@ pub fn to_value<T: serde::Serialize>(value: &T) -> Value {
 
 /// Deserialise a typed value from a YAML string (used for small side files).
 pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     backend::from_str::<T>(text).map_err(|e| {
         let loc = e.location();
         let mut message = e.to_string();
@@ -127,4 +138,14 @@ pub fn key_string(k: &Value) -> String {
 /// Look up a string key in a mapping.
 pub fn get<'a>(m: &'a Mapping, key: &str) -> Option<&'a Value> {
     m.get(key)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_order_mark_and_crlf_parse() {
+        let v = super::parse("\u{feff}a: 1\r\nb: [x]\r\n").unwrap();
+        assert_eq!(v["a"].as_i64(), Some(1));
+        assert_eq!(v["b"][0].as_str(), Some("x"));
+    }
 }

@@ -1,0 +1,248 @@
+//! The command line as a user meets it: stdin and files, stdout and stderr
+//! kept apart, the documented exit codes, the report, help.
+
+use assert_cmd::Command;
+use std::path::Path;
+
+const SME: &str = "apiVersion: maistra.io/v1
+kind: ServiceMeshExtension
+metadata:
+  name: header-append
+  namespace: istio-system
+spec:
+  workloadSelector:
+    labels:
+      app: httpbin
+  config:
+    first-header: some-value
+  image: quay.io/maistra-dev/header-append-filter:2.2
+  phase: PostAuthZ
+  priority: 100
+";
+
+fn sme2wasm() -> Command {
+    Command::cargo_bin("sme2wasm").unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8(b.to_vec()).unwrap()
+}
+
+#[test]
+fn stdin_to_stdout_with_notes_on_stderr() {
+    let out = sme2wasm().arg("convert").write_stdin(SME).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    let doc = sme2wasm::yaml::parse(&stdout).expect("stdout is pure YAML");
+    assert_eq!(doc["kind"].as_str(), Some("WasmPlugin"));
+    assert_eq!(doc["spec"]["phase"].as_str(), Some("STATS"));
+    assert!(!stdout.contains("WARN"));
+    assert!(
+        stderr.contains("<stdin>:12: WARN istio-system/header-append"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn files_and_dash_mix() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("a.yaml");
+    std::fs::write(&f, SME.replace("header-append", "from-file")).unwrap();
+    let out = sme2wasm()
+        .args(["convert", "--quiet", "--only-converted"])
+        .arg(&f)
+        .arg("-")
+        .write_stdin(SME)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    let a = stdout.find("name: from-file").expect("file converted");
+    let b = stdout
+        .find("name: header-append\n")
+        .expect("stdin converted");
+    assert!(a < b, "inputs keep their order");
+}
+
+#[test]
+fn quiet_hides_info_only() {
+    let out = sme2wasm()
+        .args(["convert", "-q"])
+        .write_stdin(SME)
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("INFO"));
+    assert!(stderr.contains("WARN"));
+}
+
+#[test]
+fn unreadable_input_exits_2_and_names_it() {
+    let out = sme2wasm()
+        .args(["convert", "does/not/exist.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read does/not/exist.yaml"));
+}
+
+#[test]
+fn not_utf8_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bin.yaml");
+    std::fs::write(&f, [0xffu8, 0xfe, 0x00, 0x41]).unwrap();
+    let out = sme2wasm().arg("convert").arg(&f).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("not UTF-8"));
+}
+
+#[test]
+fn unconvertible_object_exits_1_and_others_still_convert() {
+    let input = format!(
+        "{SME}---\n{}",
+        SME.replace("PostAuthZ", "Postauthz")
+            .replace("header-append", "typo")
+    );
+    let out = sme2wasm()
+        .args(["convert", "-q"])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stdout).contains("kind: WasmPlugin"));
+    assert!(text(&out.stderr).contains("ERROR istio-system/typo"));
+}
+
+#[test]
+fn strict_turns_warnings_into_exit_3() {
+    let out = sme2wasm()
+        .args(["convert", "--strict"])
+        .write_stdin(SME)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let clean = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n";
+    let out = sme2wasm()
+        .args(["convert", "--strict"])
+        .write_stdin(clean)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stdout),
+        clean,
+        "other documents pass through byte for byte"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        vec!["convert", "--phase-map", "PostAuthZ"],
+        vec!["convert", "--phase-map", "Later=STATS"],
+        vec!["convert", "--istio-version", "1.9"],
+        vec!["convert", "--image-map", "missing.yaml"],
+        vec!["convert", "--no-such-flag"],
+        vec!["frobnicate"],
+    ] {
+        let out = sme2wasm().args(&args).write_stdin(SME).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn report_is_json_with_summary_and_notifications() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.json");
+    let out = sme2wasm()
+        .args(["convert", "--report"])
+        .arg(&report)
+        .write_stdin(SME)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(json["summary"]["converted"], 1);
+    assert_eq!(json["summary"]["warn"], 1);
+    let first = &json["notifications"][0];
+    assert_eq!(first["level"], "WARN");
+    assert_eq!(first["object"], "istio-system/header-append");
+    assert_eq!(first["source"]["file"], "<stdin>");
+    assert_eq!(first["source"]["line"], 12);
+    assert!(first["advice"].as_str().unwrap().contains("repack"));
+}
+
+#[test]
+fn json_output_is_json() {
+    let out = sme2wasm()
+        .args(["convert", "-o", "json", "-q"])
+        .write_stdin(SME)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "WasmPlugin");
+    assert_eq!(v["spec"]["priority"], 100);
+}
+
+#[test]
+fn help_shows_examples_and_exit_codes() {
+    let out = sme2wasm().args(["convert", "--help"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = text(&out.stdout);
+    for needle in [
+        "Examples:",
+        "Exit codes:",
+        "--phase-map",
+        "--image-map",
+        "--root-namespace",
+    ] {
+        assert!(help.contains(needle), "{needle}");
+    }
+    let out = sme2wasm().arg("--help").output().unwrap();
+    assert!(text(&out.stdout).contains("Exit codes:"));
+}
+
+#[test]
+fn closed_pipe_is_not_an_error() {
+    use std::io::Read;
+    use std::process::{Command as Std, Stdio};
+    let big: String = (0..2000)
+        .map(|i| SME.replace("header-append", &format!("e{i}")) + "---\n")
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("big.yaml");
+    std::fs::write(&f, big).unwrap();
+    let mut child = Std::new(assert_cmd::cargo::cargo_bin("sme2wasm"))
+        .args(["convert", "-q"])
+        .arg(&f)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // stdout is closed here, as `| head` does.
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+    assert!(status.code().is_some(), "ended by a signal");
+}
+
+#[test]
+fn bundled_example_converts() {
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/examples/header-append.yaml");
+    let out = sme2wasm().arg("convert").arg(&example).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stdout).contains("kind: WasmPlugin"));
+}

@@ -1,0 +1,190 @@
+//! The order property (SPEC §5): for random sets of SMEs, a model of
+//! Maistra's filter chain and a model of Istio's, fed the converted
+//! priorities, give the same order on every workload.
+//!
+//! Both chain models are written here from the specification, independent
+//! of the code under test, which only supplies the new priorities.
+
+use proptest::prelude::*;
+use sme2wasm::mapping::{PhaseMap, PluginPhase, SmePhase};
+use sme2wasm::order::{reconcile, Item};
+
+const ROOT: &str = "istio-system";
+const NAMESPACES: [&str; 3] = [ROOT, "shop", "batch"];
+const NAMES: [&str; 5] = ["auth", "authz", "b", "stats", "a-x"];
+const IMAGES: [&str; 3] = ["quay.io/x/a:1", "quay.io/x/b:1", "r.example/c:2"];
+const VALUES: [&str; 2] = ["x", "y"];
+
+#[derive(Debug, Clone)]
+struct Sme {
+    ns: usize,
+    name: usize,
+    image: usize,
+    phase: usize,
+    priority: i64,
+    app: Option<usize>,
+    tier: Option<usize>,
+    created: u32,
+}
+
+fn sme() -> impl Strategy<Value = Sme> {
+    (
+        0..3usize,
+        0..5usize,
+        0..3usize,
+        0..6usize,
+        -3i64..4,
+        proptest::option::of(0..2usize),
+        proptest::option::of(0..2usize),
+        any::<u32>(),
+    )
+        .prop_map(
+            |(ns, name, image, phase, priority, app, tier, created)| Sme {
+                ns,
+                name,
+                image,
+                phase,
+                priority,
+                app,
+                tier,
+                created,
+            },
+        )
+}
+
+/// A phase table that keeps Maistra's phase order (any other table is
+/// refused with a warning, since no priority can repair it).
+fn monotone_table() -> impl Strategy<Value = Vec<usize>> {
+    proptest::collection::vec(0..4usize, 6).prop_map(|mut v| {
+        v.sort_unstable();
+        v
+    })
+}
+
+fn selector(s: &Sme) -> Vec<(String, String)> {
+    let mut sel = Vec::new();
+    if let Some(a) = s.app {
+        sel.push(("app".to_string(), VALUES[a].to_string()));
+    }
+    if let Some(t) = s.tier {
+        sel.push(("tier".to_string(), VALUES[t].to_string()));
+    }
+    sel
+}
+
+struct Workload {
+    ns: usize,
+    app: Option<usize>,
+    tier: Option<usize>,
+}
+
+fn applies(s: &Sme, w: &Workload) -> bool {
+    (s.ns == w.ns || NAMESPACES[s.ns] == ROOT)
+        && s.app.is_none_or(|a| w.app == Some(a))
+        && s.tier.is_none_or(|t| w.tier == Some(t))
+}
+
+fn workloads() -> Vec<Workload> {
+    let mut out = Vec::new();
+    for ns in 0..3 {
+        for app in [None, Some(0), Some(1)] {
+            for tier in [None, Some(0), Some(1)] {
+                out.push(Workload { ns, app, tier });
+            }
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn istio_chain_reproduces_maistra_chain(mut smes in proptest::collection::vec(sme(), 0..12), table in monotone_table()) {
+        // Kubernetes names are unique per namespace.
+        let mut seen = std::collections::HashSet::new();
+        smes.retain(|s| seen.insert((s.ns, s.name)));
+        let overrides: Vec<String> = SmePhase::ALL
+            .iter()
+            .zip(&table)
+            .map(|(p, t)| format!("{}={}", p, PluginPhase::ALL[*t]))
+            .collect();
+        let map = PhaseMap::with_overrides(&overrides).unwrap();
+        let items: Vec<Item> = smes
+            .iter()
+            .map(|s| Item {
+                namespace: Some(NAMESPACES[s.ns].to_string()),
+                name: NAMES[s.name].to_string(),
+                image: IMAGES[s.image].to_string(),
+                sme_phase: SmePhase::ALL[s.phase],
+                priority: s.priority,
+                selector: selector(s),
+                plugin_phase: map.get(SmePhase::ALL[s.phase]),
+            })
+            .collect();
+        let changes = reconcile(&items, ROOT).unwrap();
+        let mut priority: Vec<i64> = smes.iter().map(|s| s.priority).collect();
+        for c in &changes {
+            prop_assert_eq!(priority[c.index], c.old);
+            priority[c.index] = c.new;
+        }
+        for w in workloads() {
+            let mut maistra: Vec<usize> = (0..smes.len()).filter(|&i| applies(&smes[i], &w)).collect();
+            let mut istio = maistra.clone();
+            // Maistra: phase band, priority descending, name + image ascending.
+            maistra.sort_by(|&a, &b| {
+                let (x, y) = (&smes[a], &smes[b]);
+                x.phase
+                    .cmp(&y.phase)
+                    .then(y.priority.cmp(&x.priority))
+                    .then_with(|| {
+                        format!("{}{}", NAMES[x.name], IMAGES[x.image])
+                            .cmp(&format!("{}{}", NAMES[y.name], IMAGES[y.image]))
+                    })
+            });
+            // Istio: phase, priority descending, root namespace first,
+            // creation time, then name.namespace.
+            istio.sort_by(|&a, &b| {
+                let (x, y) = (&smes[a], &smes[b]);
+                let phase = |s: &Sme| table[s.phase];
+                let in_root = |s: &Sme| NAMESPACES[s.ns] != ROOT;
+                phase(x)
+                    .cmp(&phase(y))
+                    .then(priority[b].cmp(&priority[a]))
+                    .then(in_root(x).cmp(&in_root(y)))
+                    .then(x.created.cmp(&y.created))
+                    .then_with(|| {
+                        format!("{}.{}", NAMES[x.name], NAMESPACES[x.ns])
+                            .cmp(&format!("{}.{}", NAMES[y.name], NAMESPACES[y.ns]))
+                    })
+            });
+            prop_assert_eq!(&maistra, &istio, "workload ns={} app={:?} tier={:?}; priorities {:?}", NAMESPACES[w.ns], w.app, w.tier, priority);
+        }
+        // Every written priority fits the WasmPlugin's int32.
+        for c in &changes {
+            prop_assert!(i32::try_from(c.new).is_ok());
+        }
+    }
+}
+
+#[test]
+fn an_order_that_already_holds_is_left_alone() {
+    let items: Vec<Item> = [
+        (SmePhase::PostAuthN, 9),
+        (SmePhase::PreAuthZ, 5),
+        (SmePhase::PreAuthZ, 4),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (p, prio))| Item {
+        namespace: Some("shop".into()),
+        name: format!("e{i}"),
+        image: "img".into(),
+        sme_phase: *p,
+        priority: *prio,
+        selector: vec![],
+        plugin_phase: PhaseMap::default().get(*p),
+    })
+    .collect();
+    assert!(reconcile(&items, ROOT).unwrap().is_empty());
+}

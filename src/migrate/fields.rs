@@ -48,6 +48,9 @@ mod tests {
             plugin_path(&["spec", "workloadSelector", "labels", "app"]),
             vec!["spec", "selector", "matchLabels", "app"]
         );
-        assert_eq!(plugin_path(&["spec", "config", "x"]), vec!["spec", "pluginConfig", "x"]);
+        assert_eq!(
+            plugin_path(&["spec", "config", "x"]),
+            vec!["spec", "pluginConfig", "x"]
+        );
     }
 }

@@ -16,5 +16,8 @@ pub fn plan_template<'a>(
     _notes: &mut Vec<Notification>,
     _counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
-    yaml::split_documents(&file.text).into_iter().map(|d| (d, DocPlan::Keep)).collect()
+    yaml::split_documents(&file.text)
+        .into_iter()
+        .map(|d| (d, DocPlan::Keep))
+        .collect()
 }

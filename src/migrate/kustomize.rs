@@ -25,7 +25,10 @@ pub fn plan_kustomization<'a>(
     _notes: &mut Vec<Notification>,
     _counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
-    yaml::split_documents(&file.text).into_iter().map(|d| (d, DocPlan::Keep)).collect()
+    yaml::split_documents(&file.text)
+        .into_iter()
+        .map(|d| (d, DocPlan::Keep))
+        .collect()
 }
 
 pub fn plan_patch_file<'a>(
@@ -35,5 +38,8 @@ pub fn plan_patch_file<'a>(
     _notes: &mut Vec<Notification>,
     _counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
-    yaml::split_documents(&file.text).into_iter().map(|d| (d, DocPlan::Keep)).collect()
+    yaml::split_documents(&file.text)
+        .into_iter()
+        .map(|d| (d, DocPlan::Keep))
+        .collect()
 }

@@ -188,10 +188,7 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 
 fn summary_line(o: &Outcome, mode: Mode, c: Counts) -> String {
     let files = plural(o.scanned, "file", "files");
-    let levels = format!(
-        "{} ERROR, {} WARN, {} INFO",
-        c.error, c.warn, c.info
-    );
+    let levels = format!("{} ERROR, {} WARN, {} INFO", c.error, c.warn, c.info);
     if o.remaining == 0 {
         return format!(
             "migrate: nothing to change: no ServiceMeshExtension in {files} scanned ({levels})"
@@ -344,8 +341,7 @@ fn plan_plain<'a>(
         };
         if sme::is_sme(&have) {
             counters.remaining += 1;
-            let plan = match stream::read_sme(&have, &site, conv)
-                .and_then(|s| conv.add(&s, &site))
+            let plan = match stream::read_sme(&have, &site, conv).and_then(|s| conv.add(&s, &site))
             {
                 Some((id, plugin)) => {
                     debug_assert_eq!(id, plugins.len());
@@ -414,7 +410,11 @@ fn document_prefix(text: &str) -> String {
     for (i, line) in text.split_inclusive('\n').enumerate() {
         let t = line.trim_start_matches('\u{feff}').trim();
         let is_marker = t == "---" || t.starts_with("--- #") || t.starts_with("---\t#");
-        if i == 0 && t.starts_with("---") && !is_marker && (t.len() == 3 || t[3..].starts_with([' ', '\t'])) {
+        if i == 0
+            && t.starts_with("---")
+            && !is_marker
+            && (t.len() == 3 || t[3..].starts_with([' ', '\t']))
+        {
             marker_with_content = true;
             break;
         }
@@ -483,7 +483,10 @@ fn edit_or_render(
     render: impl FnOnce() -> String,
     extra: &mut Vec<Notification>,
 ) -> Option<String> {
-    let why = match edited.map_err(|e| e.0).and_then(|t| verify(&t, want).map(|()| t)) {
+    let why = match edited
+        .map_err(|e| e.0)
+        .and_then(|t| verify(&t, want).map(|()| t))
+    {
         Ok(t) => return Some(t),
         Err(why) => why,
     };
@@ -555,7 +558,8 @@ fn render_file(
                         seq[*i] = v.clone();
                     }
                 }
-                let edited = rewrite::rewrite_items(doc.text, have, "items", &items, fields::sme_key);
+                let edited =
+                    rewrite::rewrite_items(doc.text, have, "items", &items, fields::sme_key);
                 let json = file.is_json();
                 edit_or_render(
                     file,
@@ -583,7 +587,8 @@ fn render_file(
     let before = yaml::split_documents(&file.text).len();
     let after = yaml::split_documents(&out).len();
     let json_lost = file.is_json()
-        && serde_json::from_str::<serde_json::Value>(file.text.trim_start_matches('\u{feff}')).is_ok()
+        && serde_json::from_str::<serde_json::Value>(file.text.trim_start_matches('\u{feff}'))
+            .is_ok()
         && serde_json::from_str::<serde_json::Value>(out.trim_start_matches('\u{feff}')).is_err();
     if before != after || json_lost {
         counters.unreadable += 1;
@@ -627,7 +632,9 @@ pub fn images(files: &[SourceFile]) -> Vec<String> {
             if !doc.text.contains(sme::KIND) {
                 continue;
             }
-            let Ok(v) = yaml::parse(doc.text) else { continue };
+            let Ok(v) = yaml::parse(doc.text) else {
+                continue;
+            };
             let mut push = |v: &Value| {
                 if let Some(i) = v
                     .get("spec")
@@ -655,7 +662,10 @@ mod tests {
 
     #[test]
     fn prefix_keeps_marker_and_comments() {
-        assert_eq!(document_prefix("--- # c\n# about\nkind: X\n"), "--- # c\n# about\n");
+        assert_eq!(
+            document_prefix("--- # c\n# about\nkind: X\n"),
+            "--- # c\n# about\n"
+        );
         assert_eq!(document_prefix("\u{feff}kind: X\n"), "\u{feff}");
         assert_eq!(document_prefix("--- {a: 1}\n"), "---\n");
         assert_eq!(document_prefix("---\r\nkind: X\r\n"), "---\r\n");
@@ -663,6 +673,9 @@ mod tests {
 
     #[test]
     fn clean_document_keeps_line_endings_and_final_newline() {
-        assert_eq!(clean_document("---\r\na: 1", "b: 2\nc: 3\n", false), "---\r\nb: 2\r\nc: 3");
+        assert_eq!(
+            clean_document("---\r\na: 1", "b: 2\nc: 3\n", false),
+            "---\r\nb: 2\r\nc: 3"
+        );
     }
 }

@@ -223,7 +223,13 @@ impl<'t> Editor<'t> {
         });
     }
 
-    fn node(&mut self, node: &Node, have: &Value, want: &Value, path: &str) -> Result<(), Unsupported> {
+    fn node(
+        &mut self,
+        node: &Node,
+        have: &Value,
+        want: &Value,
+        path: &str,
+    ) -> Result<(), Unsupported> {
         if have == want {
             return Ok(());
         }
@@ -316,8 +322,7 @@ impl<'t> Editor<'t> {
                 .get(keys[i])
                 .ok_or_else(|| Unsupported(format!("line {}: key not found", kn.line)))?;
             if keys[i] != wk {
-                let Some(t) = render_scalar(&Value::String(wk.clone()), key_style(kn), flow)
-                else {
+                let Some(t) = render_scalar(&Value::String(wk.clone()), key_style(kn), flow) else {
                     return unsupported("a key cannot be rendered");
                 };
                 self.push(kn.start, kn.end, t);
@@ -371,8 +376,23 @@ impl<'t> Editor<'t> {
                     .map_err(|e| Unsupported(e.to_string()))?;
                 let k = serde_json::to_string(&key).map_err(|e| Unsupported(e.to_string()))?;
                 match after {
-                    Some(i) => self.push(entries[i].1.end, entries[i].1.end, format!(", {k}: {json}")),
-                    None => self.push(entries[0].0.start, entries[0].0.start, format!("{k}: {json}, ")),
+                    Some(i) => {
+                        let (kn, vn) = &entries[i];
+                        let ls = self.line_start(kn.start);
+                        // A flow mapping written one entry a line (JSON as
+                        // people write it) gets the new entry on its own line.
+                        let sep = if self.text[ls..kn.start].bytes().all(|b| b == b' ') {
+                            format!(",{}{}", self.newline, &self.text[ls..kn.start])
+                        } else {
+                            ", ".to_string()
+                        };
+                        self.push(vn.end, vn.end, format!("{sep}{k}: {json}"))
+                    }
+                    None => self.push(
+                        entries[0].0.start,
+                        entries[0].0.start,
+                        format!("{k}: {json}, "),
+                    ),
                 }
                 continue;
             }

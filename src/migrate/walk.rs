@@ -100,7 +100,9 @@ pub fn walk(dir: &Path) -> Result<Walked, String> {
                 continue;
             }
         };
-        let Some(ft) = entry.file_type() else { continue };
+        let Some(ft) = entry.file_type() else {
+            continue;
+        };
         let path = entry.path();
         if ft.is_symlink() {
             if is_candidate(path) || path.is_dir() {

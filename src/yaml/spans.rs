@@ -18,9 +18,18 @@ pub enum Style {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
-    Scalar { value: String, style: Style },
-    Mapping { flow: bool, entries: Vec<(Node, Node)> },
-    Sequence { flow: bool, items: Vec<Node> },
+    Scalar {
+        value: String,
+        style: Style,
+    },
+    Mapping {
+        flow: bool,
+        entries: Vec<(Node, Node)>,
+    },
+    Sequence {
+        flow: bool,
+        items: Vec<Node>,
+    },
     /// An alias (`*name`): its target lies elsewhere.
     Alias,
 }
@@ -217,7 +226,9 @@ pub fn parse_spans(text: &str) -> Result<Option<Node>, SpanError> {
                 root = Some(node);
             }
             Some(parent) => {
-                let slot = pending_key.last_mut().expect("one slot per open collection");
+                let slot = pending_key
+                    .last_mut()
+                    .expect("one slot per open collection");
                 match &mut parent.kind {
                     NodeKind::Mapping { entries, .. } => match slot.take() {
                         None => *slot = Some(node),
@@ -250,7 +261,10 @@ mod tests {
         assert_eq!(&text[b.start..b.end], "t");
         let (_, c) = m.entry("c").unwrap();
         assert!(c.is_flow());
-        assert_eq!(&text[m.start..m.end], "a: [1, 2]\n  b: |\n    t\n  c: {x: y}");
+        assert_eq!(
+            &text[m.start..m.end],
+            "a: [1, 2]\n  b: |\n    t\n  c: {x: y}"
+        );
         assert_eq!((m.line, m.col), (4, 2));
     }
 

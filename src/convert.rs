@@ -401,6 +401,18 @@ fn resolve_priority(
 
 /// The url and sha256 for an SME image: the repacked image when the image
 /// map knows it, else the same image with an explicit `oci://`.
+pub fn plugin_url(image: &str, entry: Option<&ImageMapEntry>) -> (String, Option<String>) {
+    match entry {
+        Some(e) => (
+            format!("oci://{}", e.to),
+            digest_hex(&e.digest).map(str::to_string),
+        ),
+        None if image.contains("://") => (image.to_string(), None),
+        None => (format!("oci://{image}"), None),
+    }
+}
+
+/// `plugin_url`, with the notification that says where the url came from.
 fn resolve_url(
     sme: &ServiceMeshExtension,
     image: &str,
@@ -409,7 +421,6 @@ fn resolve_url(
     notes: &mut Vec<Notification>,
 ) -> (String, Option<String>) {
     if let Some(e) = entry {
-        let sha = digest_hex(&e.digest).map(str::to_string);
         notes.push(
             Notification::new(
                 Level::Info,
@@ -421,13 +432,9 @@ fn resolve_url(
             )
             .at(site.field("spec.image")),
         );
-        return (format!("oci://{}", e.to), sha);
+        return plugin_url(image, Some(e));
     }
-    let url = if image.contains("://") {
-        image.to_string()
-    } else {
-        format!("oci://{image}")
-    };
+    let (url, _) = plugin_url(image, None);
     notes.push(
         Notification::new(
             Level::Warn,

@@ -1,23 +1,420 @@
-//! Helm templates that hold ServiceMeshExtensions.
+//! Helm templates that hold ServiceMeshExtensions. A template is not YAML
+//! until it is rendered, so nothing here parses it: the literal lines whose
+//! edit is certain are rewritten line by line (apiVersion, kind, key names,
+//! literal phases and images, the added pluginName and match), and every
+//! templated field that needs a look is reported with its file and line.
+//! A template is never skipped silently.
 
 use super::walk::SourceFile;
-use super::{Counters, DocPlan};
-use crate::convert::Options;
-use crate::notify::Notification;
-use crate::yaml::{self, Document};
+use super::Counters;
+use crate::convert::{plugin_url, selects_gateway, Options};
+use crate::mapping::SmePhase;
+use crate::notify::{Level, Notification, Source};
+use crate::sme;
+use crate::wasmplugin::{self, IstioVersion};
+use crate::yaml::Document;
 
-pub fn is_template(text: &str) -> bool {
-    text.contains("{{")
+/// Whether a document is a template rather than YAML: it holds `{{` and
+/// either lies in a chart's `templates/` directory or does not parse.
+pub fn is_template(file: &SourceFile, doc: &Document) -> bool {
+    doc.text.contains("{{")
+        && (file.name.split('/').any(|p| p == "templates") || crate::yaml::parse(doc.text).is_err())
 }
 
-pub fn plan_template<'a>(
-    file: &'a SourceFile,
-    _opts: &Options,
-    _notes: &mut Vec<Notification>,
-    _counters: &mut Counters,
-) -> Vec<(Document<'a>, DocPlan)> {
-    yaml::split_documents(&file.text)
-        .into_iter()
-        .map(|d| (d, DocPlan::Keep))
-        .collect()
+/// One line of a template, split where a `key: value` line splits.
+struct Line<'a> {
+    text: &'a str,
+    newline: &'a str,
+    indent: usize,
+    /// `- ` opens the line.
+    item: bool,
+    key: Option<&'a str>,
+    /// The value without its trailing comment; empty for a parent key.
+    value: &'a str,
+    /// Byte range of `value` in `text`.
+    value_at: (usize, usize),
+}
+
+fn split_line(raw: &str) -> Line<'_> {
+    let (text, newline) = match raw.strip_suffix("\r\n") {
+        Some(t) => (t, "\r\n"),
+        None => match raw.strip_suffix('\n') {
+            Some(t) => (t, "\n"),
+            None => (raw, ""),
+        },
+    };
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    let mut rest_at = indent;
+    let item = text[indent..].starts_with("- ");
+    if item {
+        rest_at += 2;
+    }
+    let rest = &text[rest_at..];
+    let key_len = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        .unwrap_or(rest.len());
+    let after = &rest[key_len..];
+    let is_key =
+        key_len > 0 && (after == ":" || after.starts_with(": ") || after.starts_with(":\t"));
+    if !is_key {
+        return Line {
+            text,
+            newline,
+            indent,
+            item,
+            key: None,
+            value: "",
+            value_at: (text.len(), text.len()),
+        };
+    }
+    let vstart = rest_at + key_len + 1;
+    let vtext = &text[vstart..];
+    let lead = vtext.len() - vtext.trim_start().len();
+    let vstart = vstart + lead;
+    // A comment starts at ` #` outside a template expression.
+    let body = &text[vstart..];
+    let mut vend = text.len();
+    let mut depth = 0;
+    let bytes = body.as_bytes();
+    for i in 0..bytes.len() {
+        if body[i..].starts_with("{{") {
+            depth += 1;
+        } else if body[i..].starts_with("}}") && depth > 0 {
+            depth -= 1;
+        } else if depth == 0 && bytes[i] == b'#' && (i == 0 || bytes[i - 1] == b' ') {
+            vend = vstart + i;
+            break;
+        }
+    }
+    let value = text[vstart..vend].trim_end();
+    Line {
+        text,
+        newline,
+        indent,
+        item,
+        key: Some(&rest[..key_len]),
+        value,
+        value_at: (vstart, vstart + value.len()),
+    }
+}
+
+fn unquote(v: &str) -> (&str, &str) {
+    for q in ["\"", "'"] {
+        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
+            return (&v[1..v.len() - 1], q);
+        }
+    }
+    (v, "")
+}
+
+/// Rewrite the literal parts of an SME template document. Returns the new
+/// text, or `None` when the document is not an SME template.
+pub fn rewrite_template(
+    file: &SourceFile,
+    doc: &Document,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+    counters: &mut Counters,
+) -> Option<String> {
+    let lines: Vec<Line> = doc.text.split_inclusive('\n').map(split_line).collect();
+    let is_sme = lines
+        .iter()
+        .any(|l| l.indent == 0 && l.key == Some("kind") && unquote(l.value).0 == sme::KIND);
+    if !is_sme {
+        return None;
+    }
+    counters.remaining += 1;
+    counters.templates += 1;
+    let at = |i: usize| Source::new(&file.name, doc.start_line + i);
+    let first = doc.content_line() - doc.start_line;
+    let mut look = |i: usize, what: String| {
+        notes.push(
+            Notification::new(Level::Warn, "", format!("Helm template: {what}"))
+                .at(at(i))
+                .advice("render the chart and check this field of the WasmPlugin"),
+        );
+    };
+    let mut out: Vec<String> = Vec::with_capacity(lines.len() + 4);
+    // Open parents: (indent, key).
+    let mut stack: Vec<(usize, &str)> = Vec::new();
+    let mut name: Option<(String, &str)> = None;
+    let mut spec_line: Option<(usize, usize)> = None; // (output index, child indent)
+    let mut labels: Vec<(String, String)> = Vec::new();
+    let mut labels_templated = false;
+    let mut skip_next_item = false;
+    let mut config_reported = false;
+    for (i, l) in lines.iter().enumerate() {
+        let keep = || format!("{}{}", l.text, l.newline);
+        let trimmed = l.text.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            out.push(keep());
+            continue;
+        }
+        if l.key.is_none() && !l.item {
+            if trimmed.starts_with("{{") {
+                let action = trimmed
+                    .trim_start_matches("{{")
+                    .trim_start_matches('-')
+                    .trim_start();
+                let closing = action.starts_with("end") || action.starts_with("else");
+                let keys: Vec<&str> = stack.iter().map(|(_, k)| *k).collect();
+                if closing || l.indent == 0 || keys.first() != Some(&"spec") {
+                    // Not inside spec, or the end of a block already reported.
+                } else if keys == ["spec", "config"] {
+                    if !config_reported {
+                        config_reported = true;
+                        look(
+                            i,
+                            "spec.config is templated: pluginConfig must render as an object"
+                                .into(),
+                        );
+                    }
+                } else {
+                    look(
+                        i,
+                        format!("a template action inside spec ({trimmed}): check what it renders"),
+                    );
+                }
+            } else if trimmed != "---" && trimmed != "..." {
+                look(i, format!("a line that is not a key ({trimmed})"));
+            }
+            out.push(keep());
+            continue;
+        }
+        let indent = if l.item { l.indent + 2 } else { l.indent };
+        while stack
+            .last()
+            .is_some_and(|(ind, _)| *ind >= indent && !l.item)
+        {
+            stack.pop();
+        }
+        while l.item && stack.last().is_some_and(|(ind, _)| *ind > l.indent) {
+            stack.pop();
+        }
+        if spec_line.is_some_and(|(_, ci)| ci == usize::MAX)
+            && stack.len() == 1
+            && stack[0].1 == "spec"
+        {
+            if let Some((o, _)) = spec_line {
+                spec_line = Some((o, indent));
+            }
+        }
+        let path: Vec<&str> = stack.iter().map(|(_, k)| *k).chain(l.key).collect();
+        let templated = l.value.contains("{{");
+        let (literal, quote) = unquote(l.value);
+        let replace_value = |v: &str| {
+            let (s, e) = l.value_at;
+            format!(
+                "{}{quote}{v}{quote}{}{}",
+                &l.text[..s],
+                &l.text[e..],
+                l.newline
+            )
+        };
+        let rename = |new: &str| {
+            let k = l.key.unwrap_or_default();
+            let pos = l.text[l.indent..]
+                .find(k)
+                .map(|p| p + l.indent)
+                .unwrap_or(l.indent);
+            format!(
+                "{}{new}{}{}",
+                &l.text[..pos],
+                &l.text[pos + k.len()..],
+                l.newline
+            )
+        };
+        if skip_next_item && l.item {
+            skip_next_item = false;
+            continue;
+        }
+        skip_next_item = false;
+        let line = match path.as_slice() {
+            ["apiVersion"] if templated => {
+                look(
+                    i,
+                    "apiVersion is templated: it must render extensions.istio.io/v1alpha1".into(),
+                );
+                keep()
+            }
+            ["apiVersion"] if literal.starts_with("maistra.io/") => {
+                replace_value(wasmplugin::API_VERSION)
+            }
+            ["kind"] => replace_value(wasmplugin::KIND),
+            ["metadata", "name"] => {
+                name = Some((literal.to_string(), quote));
+                keep()
+            }
+            ["spec"] => {
+                spec_line = Some((out.len(), usize::MAX));
+                keep()
+            }
+            ["spec", "image"] => {
+                let renamed = split_line(&rename("url")).text.to_string();
+                let l2 = split_line(&renamed);
+                if templated {
+                    look(i, "spec.image is templated: spec.url must render with oci:// in front of the image".into());
+                    format!("{}{}", l2.text, l.newline)
+                } else {
+                    let entry = opts.image_map.as_ref().and_then(|m| m.lookup(literal));
+                    let (url, sha) = plugin_url(literal, entry);
+                    if sha.is_some() {
+                        look(
+                            i,
+                            format!("the image map pins {literal}: add spec.sha256 beside the url"),
+                        );
+                    }
+                    let (s, e) = l2.value_at;
+                    format!(
+                        "{}{quote}{url}{quote}{}{}",
+                        &l2.text[..s],
+                        &l2.text[e..],
+                        l.newline
+                    )
+                }
+            }
+            ["spec", "config"] => {
+                config_reported = false;
+                if !l.value.is_empty() {
+                    look(i, "spec.config is written on its line (a string or a template): pluginConfig must render as an object".into());
+                }
+                rename("pluginConfig")
+            }
+            ["spec", "workloadSelector"] => rename("selector"),
+            ["spec", "workloadSelector", "labels"] => {
+                if templated {
+                    labels_templated = true;
+                    look(i, "the selector's labels are templated".into());
+                }
+                rename("matchLabels")
+            }
+            ["spec", "workloadSelector", "labels", k] => {
+                if templated {
+                    labels_templated = true;
+                }
+                labels.push((k.to_string(), literal.to_string()));
+                keep()
+            }
+            ["spec", "phase"] if templated => {
+                look(i, "spec.phase is templated: it must render AUTHN, AUTHZ or STATS (see the phase table)".into());
+                keep()
+            }
+            ["spec", "phase"] => match SmePhase::parse_exact(literal) {
+                Ok(p) => match opts.phase_map.get(p).field_value() {
+                    Some(v) => replace_value(v),
+                    None => String::new(),
+                },
+                Err(e) => {
+                    look(i, e);
+                    keep()
+                }
+            },
+            ["spec", "priority"] => {
+                if templated {
+                    look(i, "spec.priority is templated: it must render a number (Istio sorts an unset priority last)".into());
+                }
+                keep()
+            }
+            ["spec", "imagePullPolicy"] if literal == "Never" => {
+                look(
+                    i,
+                    "imagePullPolicy Never has no WasmPlugin equivalent: removed".into(),
+                );
+                String::new()
+            }
+            ["spec", "imagePullPolicy"] => {
+                if templated {
+                    look(
+                        i,
+                        "spec.imagePullPolicy is templated: Never has no WasmPlugin equivalent"
+                            .into(),
+                    );
+                }
+                keep()
+            }
+            ["spec", "imagePullSecrets"] => {
+                // `imagePullSecrets:` with exactly one literal `- name: X`.
+                let items: Vec<&Line> = lines[i + 1..]
+                    .iter()
+                    .take_while(|n| n.item || n.indent > l.indent)
+                    .collect();
+                match items.as_slice() {
+                    [one] if one.item && one.key == Some("name") && !one.value.contains("{{") => {
+                        skip_next_item = true;
+                        let k = l.key.unwrap_or_default();
+                        let pos = l.text.find(k).unwrap_or(l.indent);
+                        format!(
+                            "{}imagePullSecret: {}{}",
+                            &l.text[..pos],
+                            one.value,
+                            l.newline
+                        )
+                    }
+                    _ => {
+                        look(i, "spec.imagePullSecrets: a WasmPlugin takes one imagePullSecret (a name); rewrite it by hand".into());
+                        keep()
+                    }
+                }
+            }
+            ["spec", other] => {
+                look(i, format!("spec.{other} has no WasmPlugin equivalent"));
+                keep()
+            }
+            _ => keep(),
+        };
+        if l.key.is_some() && l.value.is_empty() && !l.item {
+            stack.push((indent, l.key.unwrap_or_default()));
+        }
+        out.push(line);
+    }
+    // pluginName and match go right below `spec:`.
+    if let Some((o, child)) = spec_line {
+        let nl = lines
+            .first()
+            .map(|l| {
+                if l.newline.is_empty() {
+                    "\n"
+                } else {
+                    l.newline
+                }
+            })
+            .unwrap_or("\n");
+        let pad = " ".repeat(if child == usize::MAX { 2 } else { child });
+        let mut add = String::new();
+        if opts.plugin_name {
+            if let Some((n, q)) = &name {
+                let v = if q.is_empty() {
+                    format!("{n}_root")
+                } else {
+                    format!("{q}{n}_root{q}")
+                };
+                add.push_str(&format!("{pad}pluginName: {v}{nl}"));
+            }
+        }
+        if opts.istio_version >= IstioVersion::MATCH && !selects_gateway(&labels) {
+            if labels_templated {
+                notes.push(
+                    Notification::new(Level::Warn, "", "Helm template: match mode SERVER was added; if the templated selector picks a gateway, remove it")
+                        .at(at(first)),
+                );
+            }
+            add.push_str(&format!("{pad}match:{nl}{pad}- mode: SERVER{nl}"));
+        }
+        out.insert(o + 1, add);
+    } else {
+        look(
+            first,
+            "no literal spec: line; pluginName and match were not added".into(),
+        );
+    }
+    notes.push(
+        Notification::new(
+            Level::Info,
+            "",
+            "Helm template: literal parts rewritten; templated values are as they were, and its priority is not part of the order reconciliation",
+        )
+        .at(at(first))
+        .advice("render the chart (helm template) and review the WasmPlugin"),
+    );
+    Some(out.concat())
 }

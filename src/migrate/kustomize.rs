@@ -1,45 +1,735 @@
-//! kustomize: patches that target ServiceMeshExtension.
+//! kustomize: patches that target kind ServiceMeshExtension are rewritten
+//! with the resources they patch, or the overlay would stop applying.
+//!
+//! - `patchesJson6902` and `patches` entries whose target is a
+//!   ServiceMeshExtension: the target's group, version and kind; the
+//!   operations' paths (SPEC §3's renames, through `fields`) and values (the
+//!   `oci://` url, phases), inline or in a file.
+//! - strategic-merge patches (`patchesStrategicMerge`, or `patches` with a
+//!   patch document of kind ServiceMeshExtension), inline or in a file: the
+//!   document is converted as a partial WasmPlugin.
+//!
+//! A patch that cannot be rewritten with certainty is an ERROR naming its
+//! file and line, and is left as it was.
 
+use super::rewrite::{self, Edit};
 use super::walk::SourceFile;
-use super::{Counters, DocPlan};
-use crate::convert::Options;
-use crate::notify::Notification;
-use crate::yaml::{self, Document};
+use super::{fields, Counters, DocPlan};
+use crate::convert::{plugin_url, Options};
+use crate::mapping::SmePhase;
+use crate::notify::{Level, Notification, Source};
+use crate::sme::{self, SERVER_SET_METADATA};
+use crate::wasmplugin;
+use crate::yaml::{self, Document, Mapping, Node, NodeKind, Value};
+use std::collections::HashMap;
+use std::path::Path;
 
-pub struct PatchUses;
+/// How a kustomization uses a patch file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchKind {
+    /// A strategic-merge patch: documents with their own kind.
+    StrategicMerge,
+    /// A file named by an entry whose target is a ServiceMeshExtension:
+    /// JSON 6902 operations, or a strategic-merge document.
+    Targeted,
+}
 
-pub struct PatchIndex;
+/// Which files kustomizations use as patches, by display name.
+#[derive(Default)]
+pub struct PatchIndex {
+    uses: HashMap<String, Vec<PatchKind>>,
+}
+
+fn target_is_sme(entry: &Value) -> bool {
+    entry
+        .get("target")
+        .and_then(|t| t.get("kind"))
+        .and_then(Value::as_str)
+        == Some(sme::KIND)
+}
+
+/// `dir/rel` with `.` and `..` resolved, `/`-separated; `None` when it
+/// leaves the walked directory.
+fn join(dir: &str, rel: &str) -> Option<String> {
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for p in rel.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+fn dir_of(name: &str) -> &str {
+    name.rsplit_once('/').map_or("", |(d, _)| d)
+}
+
+fn note(level: Level, file: &str, line: usize, message: String) -> Notification {
+    Notification::new(level, "", message).at(Source::new(file, line))
+}
 
 impl PatchIndex {
-    pub fn build(_files: &[SourceFile], _notes: &mut Vec<Notification>) -> PatchIndex {
-        PatchIndex
+    /// Read every kustomization among `files`, and load the patch files
+    /// they name that the walk did not keep (JSON 6902 operations do not
+    /// name the kind they patch).
+    pub fn build(files: &mut Vec<SourceFile>, notes: &mut Vec<Notification>) -> PatchIndex {
+        let mut index = PatchIndex::default();
+        let mut wanted: Vec<(String, PatchKind, std::path::PathBuf, String, usize)> = Vec::new();
+        for file in files.iter().filter(|f| f.is_kustomization()) {
+            let Ok(k) = yaml::parse(&file.text) else {
+                continue;
+            };
+            let dir = dir_of(&file.name);
+            let base = file.path.parent().unwrap_or(Path::new("."));
+            let mut add = |rel: &str, kind: PatchKind| {
+                let line = line_of(&file.text, rel);
+                match join(dir, rel) {
+                    Some(name) => {
+                        wanted.push((name, kind, base.join(rel), file.name.clone(), line))
+                    }
+                    None => notes.push(note(
+                        Level::Warn,
+                        &file.name,
+                        line,
+                        format!("patch {rel} lies outside the migrated directory: not rewritten"),
+                    )),
+                }
+            };
+            if let Some(Value::Sequence(list)) = k.get("patchesStrategicMerge") {
+                for p in list.iter().filter_map(Value::as_str) {
+                    if !p.contains('\n') {
+                        add(p, PatchKind::StrategicMerge);
+                    }
+                }
+            }
+            for key in ["patchesJson6902", "patches"] {
+                if let Some(Value::Sequence(list)) = k.get(key) {
+                    for entry in list {
+                        let Some(path) = entry.get("path").and_then(Value::as_str) else {
+                            continue;
+                        };
+                        if target_is_sme(entry) {
+                            add(path, PatchKind::Targeted);
+                        } else if entry.get("target").is_none() {
+                            add(path, PatchKind::StrategicMerge);
+                        }
+                    }
+                }
+            }
+        }
+        for (name, kind, path, from, line) in wanted {
+            index.uses.entry(name.clone()).or_default().push(kind);
+            if files.iter().any(|f| f.name == name) {
+                continue;
+            }
+            let regular = std::fs::symlink_metadata(&path).map(|m| m.is_file());
+            let text = match regular {
+                Ok(true) => std::fs::read_to_string(&path).map_err(|e| e.to_string()),
+                Ok(false) => Err("not a regular file".into()),
+                Err(e) => Err(e.to_string()),
+            };
+            match text {
+                Ok(text) if kind == PatchKind::Targeted => {
+                    files.push(SourceFile { path, name, text })
+                }
+                Ok(_) => {}
+                Err(e) => notes.push(note(
+                    Level::Warn,
+                    &from,
+                    line,
+                    format!("patch file {name} cannot be read ({e}): not rewritten"),
+                )),
+            }
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        index
     }
-    pub fn uses(&self, _name: &str) -> Option<&PatchUses> {
-        None
+
+    pub fn uses(&self, name: &str) -> Option<&[PatchKind]> {
+        self.uses.get(name).map(Vec::as_slice)
     }
 }
 
+/// The line of the first occurrence of `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.find(needle)
+        .map(|i| text[..i].matches('\n').count() + 1)
+        .unwrap_or(1)
+}
+
+/// The WasmPlugin phase for an SME phase value, as a string (`UNSPECIFIED_PHASE`
+/// for no phase: a patch cannot express "unset" by leaving the key out).
+fn phase_value(v: &Value, opts: &Options) -> Result<Value, String> {
+    let s = v.as_str().ok_or("phase must be a string")?;
+    let p = SmePhase::parse_exact(s)?;
+    Ok(Value::String(opts.phase_map.get(p).as_str().to_string()))
+}
+
+fn config_value(v: &Value) -> Result<Value, String> {
+    match v {
+        Value::Mapping(m) if m.contains_key("raw_v1alpha1_config") => Err(
+            "config holds raw_v1alpha1_config, which a pluginConfig (a Struct) cannot carry".into(),
+        ),
+        Value::Mapping(_) => Ok(v.clone()),
+        Value::String(s) => match serde_json::from_str::<serde_json::Value>(s) {
+            Ok(o @ serde_json::Value::Object(_)) => Ok(yaml::to_value(&o)),
+            _ => Err(
+                "config is a string that is not a JSON object; a pluginConfig cannot carry it"
+                    .into(),
+            ),
+        },
+        _ => Err("config is not an object; a pluginConfig cannot carry it".into()),
+    }
+}
+
+/// One SME field, by its path below the object, as the WasmPlugin field:
+/// the new path and the new value (`None` in, `None` out: a removal).
+fn field(
+    path: &[String],
+    value: Option<&Value>,
+    opts: &Options,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<String>, Option<Value>), String> {
+    let segs: Vec<&str> = path.iter().map(String::as_str).collect();
+    let same = || (path.to_vec(), value.cloned());
+    match segs.as_slice() {
+        ["apiVersion"] => Ok((
+            path.to_vec(),
+            value.map(|_| Value::String(wasmplugin::API_VERSION.into())),
+        )),
+        ["kind"] => Ok((
+            path.to_vec(),
+            value.map(|_| Value::String(wasmplugin::KIND.into())),
+        )),
+        ["metadata", ..] => Ok(same()),
+        ["spec", "image"] => {
+            let v = value
+                .map(|v| {
+                    let image = v.as_str().ok_or("spec.image must be a string")?;
+                    let entry = opts.image_map.as_ref().and_then(|m| m.lookup(image));
+                    let (url, sha) = plugin_url(image, entry);
+                    if sha.is_some() {
+                        warnings.push(format!(
+                            "the image map pins {image}, but a patch cannot carry the sha256: add spec.sha256 to the patch by hand"
+                        ));
+                    }
+                    Ok::<_, String>(Value::String(url))
+                })
+                .transpose()?;
+            Ok((fields::plugin_path(&segs), v))
+        }
+        ["spec", "phase"] => Ok((
+            path.to_vec(),
+            value.map(|v| phase_value(v, opts)).transpose()?,
+        )),
+        ["spec", "priority"] => {
+            warnings.push(
+                "a patched priority is not part of the order reconciliation across the repository: check that the order still matches Maistra's".into(),
+            );
+            Ok(same())
+        }
+        ["spec", "imagePullPolicy"] => match value.and_then(Value::as_str) {
+            Some("Never") => Err("imagePullPolicy Never has no WasmPlugin equivalent".into()),
+            _ => Ok(same()),
+        },
+        ["spec", "imagePullSecrets"] => {
+            let v = value
+                .map(|v| {
+                    let names: Vec<&str> = v
+                        .as_sequence()
+                        .map(|s| s.iter().filter_map(|i| i.get("name").and_then(Value::as_str)).collect())
+                        .unwrap_or_default();
+                    match names.as_slice() {
+                        [] => Err("imagePullSecrets must be a list of {name: SECRET}".to_string()),
+                        [first, rest @ ..] => {
+                            if !rest.is_empty() {
+                                warnings.push(format!(
+                                    "a WasmPlugin takes one imagePullSecret: {first} is kept, {} dropped",
+                                    rest.join(", ")
+                                ));
+                            }
+                            Ok(Value::String(first.to_string()))
+                        }
+                    }
+                })
+                .transpose()?;
+            Ok((fields::plugin_path(&segs), v))
+        }
+        ["spec", "config"] => Ok((
+            fields::plugin_path(&segs),
+            value.map(config_value).transpose()?,
+        )),
+        ["spec", "config", ..] => Ok((fields::plugin_path(&segs), value.cloned())),
+        ["spec", "workloadSelector"] => {
+            let v = value
+                .map(|v| match v.get("labels") {
+                    Some(Value::Mapping(l))
+                        if !l.is_empty() && v.as_mapping().map(Mapping::len) == Some(1) =>
+                    {
+                        let mut m = Mapping::new();
+                        m.insert("matchLabels".into(), Value::Mapping(l.clone()));
+                        Ok(Value::Mapping(m))
+                    }
+                    _ => Err(
+                        "workloadSelector must hold non-empty labels and nothing else".to_string(),
+                    ),
+                })
+                .transpose()?;
+            Ok((fields::plugin_path(&segs), v))
+        }
+        ["spec", "workloadSelector", "labels", ..] => {
+            Ok((fields::plugin_path(&segs), value.cloned()))
+        }
+        ["spec"] => Err("a patch of the whole spec cannot be rewritten field by field".into()),
+        ["spec", other, ..] => Err(format!("spec.{other} has no WasmPlugin equivalent")),
+        ["status", ..] => Err("status has no meaning for a WasmPlugin".into()),
+        _ => Ok(same()),
+    }
+}
+
+fn pointer_segments(pointer: &str) -> Result<Vec<String>, String> {
+    let rest = pointer
+        .strip_prefix('/')
+        .ok_or_else(|| format!("path {pointer:?} is not a JSON pointer"))?;
+    Ok(rest
+        .split('/')
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect())
+}
+
+fn pointer(segs: &[String]) -> String {
+    segs.iter()
+        .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
+        .collect()
+}
+
+/// JSON 6902 operations on an SME, as operations on the WasmPlugin.
+fn convert_ops(ops: &Value, opts: &Options, warnings: &mut Vec<String>) -> Result<Value, String> {
+    let Value::Sequence(list) = ops else {
+        return Err("a JSON 6902 patch must be a list of operations".into());
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, op) in list.iter().enumerate() {
+        let Value::Mapping(m) = op else {
+            return Err(format!("operation {} is not a mapping", i + 1));
+        };
+        let mut m = m.clone();
+        let path = m
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("operation {} has no path", i + 1))?;
+        let segs = pointer_segments(path)?;
+        let (new_path, new_value) = field(&segs, m.get("value"), opts, warnings)
+            .map_err(|e| format!("operation {} ({path}): {e}", i + 1))?;
+        m.insert("path".into(), Value::String(pointer(&new_path)));
+        if let Some(v) = new_value {
+            m.insert("value".into(), v);
+        }
+        if let Some(from) = m.get("from").and_then(Value::as_str).map(str::to_string) {
+            let segs = pointer_segments(&from)?;
+            let (new_from, _) = field(&segs, None, opts, warnings)
+                .map_err(|e| format!("operation {} (from {from}): {e}", i + 1))?;
+            m.insert("from".into(), Value::String(pointer(&new_from)));
+        }
+        out.push(Value::Mapping(m));
+    }
+    Ok(Value::Sequence(out))
+}
+
+/// A strategic-merge patch document of kind ServiceMeshExtension, as a
+/// partial WasmPlugin.
+fn convert_partial(
+    have: &Value,
+    opts: &Options,
+    warnings: &mut Vec<String>,
+) -> Result<Value, String> {
+    let Value::Mapping(root) = have else {
+        return Err("a patch document must be a mapping".into());
+    };
+    let mut out = Mapping::new();
+    for (k, v) in root {
+        let key = yaml::key_string(k);
+        match key.as_str() {
+            "apiVersion" | "kind" => {
+                let (_, nv) = field(std::slice::from_ref(&key), Some(v), opts, warnings)?;
+                out.insert(k.clone(), nv.unwrap_or(Value::Null));
+            }
+            "metadata" => {
+                let mut m = v
+                    .as_mapping()
+                    .cloned()
+                    .ok_or("metadata must be a mapping")?;
+                for s in SERVER_SET_METADATA {
+                    m.remove(s);
+                }
+                out.insert(k.clone(), Value::Mapping(m));
+            }
+            "spec" => {
+                let spec = match v {
+                    Value::Mapping(s) => s,
+                    Value::Null => {
+                        out.insert(k.clone(), Value::Null);
+                        continue;
+                    }
+                    _ => return Err("spec must be a mapping".into()),
+                };
+                let mut new = Mapping::new();
+                for (sk, sv) in spec {
+                    let skey = yaml::key_string(sk);
+                    if skey.starts_with('$') {
+                        new.insert(sk.clone(), sv.clone());
+                        continue;
+                    }
+                    let (p, nv) = field(&["spec".into(), skey], Some(sv), opts, warnings)?;
+                    new.insert(Value::String(p[1].clone()), nv.unwrap_or(Value::Null));
+                }
+                out.insert(k.clone(), Value::Mapping(new));
+            }
+            "status" => {}
+            k2 if k2.starts_with('$') => {
+                out.insert(k.clone(), v.clone());
+            }
+            other => return Err(format!("{other} has no WasmPlugin equivalent")),
+        }
+    }
+    Ok(Value::Mapping(out))
+}
+
+/// The patch text `inner` (a JSON 6902 list or a strategic-merge document)
+/// rewritten in place; `None` when it needs no change.
+fn convert_patch_text(
+    inner: &str,
+    json6902: Option<bool>,
+    opts: &Options,
+    warnings: &mut Vec<String>,
+) -> Result<Option<String>, String> {
+    let have =
+        yaml::parse(inner).map_err(|e| format!("the patch is not valid YAML: {}", e.message))?;
+    let is_ops = json6902.unwrap_or(matches!(have, Value::Sequence(_)));
+    let want = if is_ops {
+        convert_ops(&have, opts, warnings)?
+    } else if sme::kind_of(&have) == Some(sme::KIND) {
+        convert_partial(&have, opts, warnings)?
+    } else {
+        return Ok(None);
+    };
+    if want == have {
+        return Ok(None);
+    }
+    let renames = if is_ops {
+        rewrite::no_renames
+    } else {
+        fields::sme_key
+    };
+    let edited = rewrite::rewrite(inner, &have, &want, renames)
+        .ok()
+        .filter(|t| yaml::parse(t).is_ok_and(|v| v == want));
+    Ok(Some(match edited {
+        Some(t) => t,
+        None if inner.trim_start().starts_with(['[', '{']) => {
+            serde_json::to_string(&yaml::to_json(&want)).map_err(|e| e.to_string())?
+        }
+        None => yaml::to_string(&want),
+    }))
+}
+
+fn warn_all(notes: &mut Vec<Notification>, file: &str, line: usize, warnings: Vec<String>) {
+    for w in warnings {
+        notes.push(note(Level::Warn, file, line, w).advice("review the rewritten patch"));
+    }
+}
+
+fn error(
+    notes: &mut Vec<Notification>,
+    counters: &mut Counters,
+    file: &str,
+    line: usize,
+    why: String,
+) {
+    counters.failed += 1;
+    notes.push(
+        note(
+            Level::Error,
+            file,
+            line,
+            format!("the ServiceMeshExtension patch cannot be rewritten: {why}"),
+        )
+        .advice("rewrite it by hand for WasmPlugin; it was left as it was"),
+    );
+}
+
+/// A kustomization: the targets of SME patches, and inline patches.
 pub fn plan_kustomization<'a>(
     file: &'a SourceFile,
-    _opts: &Options,
-    _notes: &mut Vec<Notification>,
-    _counters: &mut Counters,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+    counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
-    yaml::split_documents(&file.text)
-        .into_iter()
-        .map(|d| (d, DocPlan::Keep))
-        .collect()
+    let mut out = Vec::new();
+    for doc in yaml::split_documents(&file.text) {
+        let plan = if doc.is_blank() {
+            DocPlan::Keep
+        } else {
+            plan_kustomization_doc(file, &doc, opts, notes, counters)
+        };
+        out.push((doc, plan));
+    }
+    out
 }
 
+fn seq_items<'n>(root: &'n Node, key: &str) -> &'n [Node] {
+    match root.entry(key).map(|(_, v)| &v.kind) {
+        Some(NodeKind::Sequence { items, .. }) => items,
+        _ => &[],
+    }
+}
+
+fn plan_kustomization_doc(
+    file: &SourceFile,
+    doc: &Document,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+    counters: &mut Counters,
+) -> DocPlan {
+    let have = match yaml::parse(doc.text) {
+        Ok(v) => v,
+        Err(e) => {
+            if doc.text.contains(sme::KIND) {
+                counters.unreadable += 1;
+                notes.push(
+                    crate::stream::parse_error(&file.name, doc, &e)
+                        .advice("fix the kustomization; it was left untouched"),
+                );
+            }
+            return DocPlan::Keep;
+        }
+    };
+    if !doc.text.contains(sme::KIND) {
+        return DocPlan::Keep;
+    }
+    let root = match yaml::parse_spans(doc.text) {
+        Ok(Some(r)) => r,
+        _ => {
+            error(
+                notes,
+                counters,
+                &file.name,
+                doc.content_line(),
+                "the span parser refused the kustomization".into(),
+            );
+            return DocPlan::Keep;
+        }
+    };
+    let line = |n: &Node| doc.start_line + n.line - 1;
+    let mut want = have.clone();
+    let mut edits: Vec<Edit> = Vec::new();
+    // Strategic-merge patches written inline.
+    for (i, node) in seq_items(&root, "patchesStrategicMerge").iter().enumerate() {
+        let Some(inner) = have["patchesStrategicMerge"][i].as_str() else {
+            continue;
+        };
+        if !inner.contains('\n') || !inner.contains(sme::KIND) {
+            continue;
+        }
+        counters.remaining += 1;
+        let mut warnings = Vec::new();
+        let result =
+            convert_patch_text(inner, Some(false), opts, &mut warnings).and_then(|new| match new {
+                None => Ok(None),
+                Some(t) => rewrite::string_edit(doc.text, node, &t)
+                    .map(|e| Some((t, e)))
+                    .map_err(|e| e.0),
+            });
+        match result {
+            Ok(Some((t, e))) => {
+                counters.patches += 1;
+                edits.push(e);
+                want["patchesStrategicMerge"][i] = Value::String(t);
+                warn_all(notes, &file.name, line(node), warnings);
+            }
+            Ok(None) => {}
+            Err(why) => error(notes, counters, &file.name, line(node), why),
+        }
+    }
+    for key in ["patchesJson6902", "patches"] {
+        for (i, node) in seq_items(&root, key).iter().enumerate() {
+            let entry = &have[key][i];
+            if !target_is_sme(entry) {
+                // A targetless inline patch may still be an SME document.
+                if entry.get("target").is_some() {
+                    continue;
+                }
+                let Some(inner) = entry.get("patch").and_then(Value::as_str) else {
+                    continue;
+                };
+                if !inner.contains(sme::KIND) {
+                    continue;
+                }
+            }
+            counters.remaining += 1;
+            let mut warnings = Vec::new();
+            match rewrite_entry(
+                doc.text,
+                node,
+                entry,
+                key == "patchesJson6902",
+                opts,
+                &mut warnings,
+            ) {
+                Ok((new_entry, mut e)) => {
+                    counters.patches += 1;
+                    edits.append(&mut e);
+                    want[key][i] = new_entry;
+                    warn_all(notes, &file.name, line(node), warnings);
+                }
+                Err(why) => error(notes, counters, &file.name, line(node), why),
+            }
+        }
+    }
+    if edits.is_empty() {
+        return DocPlan::Keep;
+    }
+    let verified = rewrite::apply_edits(doc.text, edits)
+        .map_err(|e| e.0)
+        .and_then(|t| match yaml::parse(&t) {
+            Ok(v) if v == want => Ok(t),
+            Ok(_) => Err("the edited kustomization means something else".into()),
+            Err(e) => Err(format!(
+                "the edited kustomization does not parse: {}",
+                e.message
+            )),
+        });
+    match verified {
+        Ok(t) => DocPlan::Text(t),
+        Err(why) => {
+            error(notes, counters, &file.name, doc.content_line(), why);
+            DocPlan::Keep
+        }
+    }
+}
+
+/// One `patches` / `patchesJson6902` entry: its target, and its inline
+/// patch. Returns the new entry and the edits.
+fn rewrite_entry(
+    text: &str,
+    node: &Node,
+    entry: &Value,
+    json6902: bool,
+    opts: &Options,
+    warnings: &mut Vec<String>,
+) -> Result<(Value, Vec<Edit>), String> {
+    let mut new_entry = entry.clone();
+    let mut edits = Vec::new();
+    if let (Some(target), Some((_, tnode))) = (entry.get("target"), node.entry("target")) {
+        let mut t = target.clone();
+        if t.get("group").is_some() {
+            t["group"] = Value::String("extensions.istio.io".into());
+        }
+        if t.get("version").is_some() {
+            t["version"] = Value::String("v1alpha1".into());
+        }
+        t["kind"] = Value::String(wasmplugin::KIND.into());
+        edits.extend(
+            rewrite::node_edits(text, tnode, target, &t, rewrite::no_renames).map_err(|e| e.0)?,
+        );
+        new_entry["target"] = t;
+    }
+    if let (Some(inner), Some((_, pnode))) = (
+        entry.get("patch").and_then(Value::as_str),
+        node.entry("patch"),
+    ) {
+        let kind = json6902.then_some(true);
+        if let Some(t) = convert_patch_text(inner, kind, opts, warnings)? {
+            edits.push(rewrite::string_edit(text, pnode, &t).map_err(|e| e.0)?);
+            new_entry["patch"] = Value::String(t);
+        }
+    }
+    Ok((new_entry, edits))
+}
+
+/// A file that kustomizations use as a patch.
 pub fn plan_patch_file<'a>(
     file: &'a SourceFile,
-    _uses: &PatchUses,
-    _opts: &Options,
-    _notes: &mut Vec<Notification>,
-    _counters: &mut Counters,
+    uses: &[PatchKind],
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+    counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
-    yaml::split_documents(&file.text)
-        .into_iter()
-        .map(|d| (d, DocPlan::Keep))
-        .collect()
+    let targeted = uses.contains(&PatchKind::Targeted);
+    let mut out = Vec::new();
+    for doc in yaml::split_documents(&file.text) {
+        if doc.is_blank() || (!targeted && !doc.text.contains(sme::KIND)) {
+            out.push((doc, DocPlan::Keep));
+            continue;
+        }
+        let have = match yaml::parse(doc.text) {
+            Ok(v) => v,
+            Err(e) => {
+                counters.unreadable += 1;
+                notes.push(
+                    crate::stream::parse_error(&file.name, &doc, &e)
+                        .advice("fix the patch; it was left untouched"),
+                );
+                out.push((doc, DocPlan::Keep));
+                continue;
+            }
+        };
+        let is_ops = matches!(have, Value::Sequence(_));
+        if !is_ops && sme::kind_of(&have) != Some(sme::KIND) {
+            out.push((doc, DocPlan::Keep));
+            continue;
+        }
+        if !is_ops {
+            counters.remaining += 1;
+        }
+        let mut warnings = Vec::new();
+        match convert_patch_text(doc.text, Some(is_ops), opts, &mut warnings) {
+            Ok(Some(t)) => {
+                counters.patches += 1;
+                warn_all(notes, &file.name, doc.content_line(), warnings);
+                out.push((doc, DocPlan::Text(t)));
+            }
+            Ok(None) => out.push((doc, DocPlan::Keep)),
+            Err(why) => {
+                error(notes, counters, &file.name, doc.content_line(), why);
+                out.push((doc, DocPlan::Keep));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ops(text: &str) -> Result<String, String> {
+        let mut w = Vec::new();
+        let v = convert_ops(&yaml::parse(text).unwrap(), &Options::default(), &mut w)?;
+        Ok(serde_json::to_string(&yaml::to_json(&v)).unwrap())
+    }
+
+    #[test]
+    fn json_patch_paths_and_values() {
+        assert_eq!(
+            ops("[{op: replace, path: /spec/config/a, value: 1}, {op: add, path: /spec/workloadSelector/labels/app, value: x}, {op: replace, path: /spec/image, value: 'q/x:1'}, {op: replace, path: /spec/phase, value: PostStats}]").unwrap(),
+            r#"[{"op":"replace","path":"/spec/pluginConfig/a","value":1},{"op":"add","path":"/spec/selector/matchLabels/app","value":"x"},{"op":"replace","path":"/spec/url","value":"oci://q/x:1"},{"op":"replace","path":"/spec/phase","value":"UNSPECIFIED_PHASE"}]"#
+        );
+        assert!(ops("[{op: replace, path: /spec/phase, value: Late}]").is_err());
+        assert!(ops("[{op: add, path: /spec/foo, value: 1}]").is_err());
+        assert!(ops("[{op: replace, path: /spec/imagePullPolicy, value: Never}]").is_err());
+    }
+
+    #[test]
+    fn paths_are_joined_inside_the_directory() {
+        assert_eq!(
+            join("overlays/prod", "../../base/p.yaml").as_deref(),
+            Some("base/p.yaml")
+        );
+        assert_eq!(join("", "../x.yaml"), None);
+    }
 }

@@ -247,7 +247,7 @@ pub fn unified_diff(changes: &[Change]) -> String {
 /// reading patch files that kustomizations name (already in `walked`).
 pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     let walk::Walked {
-        files,
+        mut files,
         scanned,
         unreadable,
         notes: walk_notes,
@@ -258,7 +258,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         ..Counters::default()
     };
     let mut extra: Vec<Notification> = walk_notes;
-    let patch_index = kustomize::PatchIndex::build(&files, &mut extra);
+    let patch_index = kustomize::PatchIndex::build(&mut files, &mut extra);
     let mut plugins: Vec<WasmPlugin> = Vec::new();
     let mut plans: Vec<FilePlan> = Vec::with_capacity(files.len());
     for file in &files {
@@ -266,10 +266,15 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
             kustomize::plan_kustomization(file, opts, &mut extra, &mut counters)
         } else if let Some(uses) = patch_index.uses(&file.name) {
             kustomize::plan_patch_file(file, uses, opts, &mut extra, &mut counters)
-        } else if helm::is_template(&file.text) {
-            helm::plan_template(file, opts, &mut extra, &mut counters)
         } else {
-            plan_plain(file, &mut conv, &mut plugins, &mut counters)
+            plan_plain(
+                file,
+                opts,
+                &mut conv,
+                &mut plugins,
+                &mut extra,
+                &mut counters,
+            )
         };
         plans.push(FilePlan { file, docs });
     }
@@ -312,14 +317,24 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
 
 fn plan_plain<'a>(
     file: &'a SourceFile,
+    opts: &Options,
     conv: &mut Converter,
     plugins: &mut Vec<WasmPlugin>,
+    extra: &mut Vec<Notification>,
     counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
     let mut out = Vec::new();
     for doc in yaml::split_documents(&file.text) {
         if !doc.text.contains(sme::KIND) || doc.is_blank() {
             out.push((doc, DocPlan::Keep));
+            continue;
+        }
+        if helm::is_template(file, &doc) {
+            let plan = match helm::rewrite_template(file, &doc, opts, extra, counters) {
+                Some(t) if t != doc.text => DocPlan::Text(t),
+                _ => DocPlan::Keep,
+            };
+            out.push((doc, plan));
             continue;
         }
         let have = match yaml::parse(doc.text) {

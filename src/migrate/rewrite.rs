@@ -83,6 +83,85 @@ pub fn rewrite_items(
     ed.apply()
 }
 
+/// The edits that make `node` (a part of `text`) mean `want`, for callers
+/// that combine them with edits of their own (`apply_edits`).
+pub fn node_edits(
+    text: &str,
+    node: &Node,
+    have: &Value,
+    want: &Value,
+    renames: Renames,
+) -> Result<Vec<Edit>, Unsupported> {
+    if has_alias(node) {
+        return unsupported("the document uses aliases");
+    }
+    let mut ed = Editor::new(text, renames);
+    ed.node(node, have, want, "")?;
+    Ok(ed.edits)
+}
+
+/// The edit that makes the string scalar `node` hold `new`: a literal block
+/// keeps its header and indentation, a quoted or plain scalar its style
+/// where the new text allows.
+pub fn string_edit(text: &str, node: &Node, new: &str) -> Result<Edit, Unsupported> {
+    let NodeKind::Scalar { style, .. } = &node.kind else {
+        return unsupported(format!("line {}: not a string", node.line));
+    };
+    match style {
+        Style::Literal => {
+            let line_start = text[..node.start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+            let indent = &text[line_start..node.start];
+            if !indent.bytes().all(|b| b == b' ') || new.trim_end().is_empty() {
+                return unsupported(format!("line {}: an unusual block scalar", node.line));
+            }
+            let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+            let mut out = String::new();
+            for (i, line) in new.trim_end_matches('\n').split('\n').enumerate() {
+                if i > 0 {
+                    out.push_str(newline);
+                    if !line.is_empty() {
+                        out.push_str(indent);
+                    }
+                }
+                out.push_str(line.trim_end_matches('\r'));
+            }
+            Ok(Edit {
+                start: node.start,
+                end: node.end,
+                text: out,
+            })
+        }
+        Style::Folded => unsupported(format!("line {}: a folded block scalar", node.line)),
+        _ => match render_scalar(&Value::String(new.to_string()), *style, false) {
+            Some(t) => Ok(Edit {
+                start: node.start,
+                end: node.end,
+                text: t,
+            }),
+            None => unsupported("a value cannot be rendered"),
+        },
+    }
+}
+
+/// Apply edits that do not overlap.
+pub fn apply_edits(text: &str, mut edits: Vec<Edit>) -> Result<String, Unsupported> {
+    // Insertions (empty ranges) go before a removal that starts at the
+    // same place; equal insertions keep their order.
+    edits.sort_by_key(|e| (e.start, e.end));
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut at = 0;
+    for e in &edits {
+        if e.start < at {
+            return unsupported("two edits overlap");
+        }
+        out.push_str(&text[at..e.start]);
+        out.push_str(&e.text);
+        at = e.end;
+    }
+    out.push_str(&text[at..]);
+    Ok(out)
+}
+
 fn has_alias(n: &Node) -> bool {
     match &n.kind {
         NodeKind::Alias => true,
@@ -248,7 +327,7 @@ impl<'t> Editor<'t> {
                         continue;
                     }
                     match (&n.kind, is_scalar(&w[i])) {
-                        (NodeKind::Scalar { style, .. }, true) if *style != Style::Block => {
+                        (NodeKind::Scalar { style, .. }, true) if !style.is_block() => {
                             let Some(t) = render_scalar(&w[i], *style, *flow) else {
                                 return unsupported("a value cannot be rendered");
                             };
@@ -267,7 +346,7 @@ impl<'t> Editor<'t> {
                 }
                 Ok(())
             }
-            (NodeKind::Scalar { style, .. }, _, w) if is_scalar(w) && *style != Style::Block => {
+            (NodeKind::Scalar { style, .. }, _, w) if is_scalar(w) && !style.is_block() => {
                 let Some(t) = render_scalar(w, *style, false) else {
                     return unsupported("a value cannot be rendered");
                 };
@@ -342,7 +421,7 @@ impl<'t> Editor<'t> {
                 (NodeKind::Sequence { items, .. }, Value::Sequence(h), Value::Sequence(w)) => {
                     !items.is_empty() && h.len() == w.len()
                 }
-                (NodeKind::Scalar { style, .. }, _, w) => is_scalar(w) && *style != Style::Block,
+                (NodeKind::Scalar { style, .. }, _, w) => is_scalar(w) && !style.is_block(),
                 _ => false,
             };
             if same_shape && !vn.decorated {
@@ -437,22 +516,8 @@ impl<'t> Editor<'t> {
         }
     }
 
-    fn apply(mut self) -> Result<String, Unsupported> {
-        // Insertions (empty ranges) go before a removal that starts at the
-        // same place; equal insertions keep their order.
-        self.edits.sort_by_key(|e| (e.start, e.end));
-        let mut out = String::with_capacity(self.text.len() + 256);
-        let mut at = 0;
-        for e in &self.edits {
-            if e.start < at {
-                return unsupported("two edits overlap");
-            }
-            out.push_str(&self.text[at..e.start]);
-            out.push_str(&e.text);
-            at = e.end;
-        }
-        out.push_str(&self.text[at..]);
-        Ok(out)
+    fn apply(self) -> Result<String, Unsupported> {
+        apply_edits(self.text, self.edits)
     }
 }
 

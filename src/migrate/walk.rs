@@ -122,63 +122,68 @@ pub fn walk(dir: &Path) -> Result<Walked, String> {
     out.scanned = paths.len();
     for path in paths {
         let name = display(dir, &path);
-        match read(&path, &name) {
-            Ok(Some(text)) => {
+        match read(&path) {
+            Ok(text) => {
                 let file = SourceFile { path, name, text };
                 if file.text.contains(sme::KIND) || file.is_kustomization() {
                     out.files.push(file);
                 }
             }
-            Ok(None) => {}
-            Err(n) => {
-                if n.level == Level::Error {
+            Err(skip) => {
+                if matches!(skip, Skip::Io(_)) {
                     out.unreadable += 1;
                 }
-                out.notes.push(n);
+                out.notes.push(skip.note(&name));
             }
         }
     }
     Ok(out)
 }
 
-/// The text of a file, or a notification saying why it was skipped.
-fn read(path: &Path, name: &str) -> Result<Option<String>, Notification> {
-    let unreadable = |e: std::io::Error| {
-        note(
-            Level::Error,
-            name,
-            format!("cannot read: {e}"),
-            "check the permissions; the file was left untouched",
-        )
-    };
-    let meta = std::fs::metadata(path).map_err(unreadable)?;
-    if meta.len() > MAX_FILE_SIZE {
-        return Err(note(
-            Level::Warn,
-            name,
-            format!(
-                "{} bytes, more than {} MiB: skipped",
-                meta.len(),
-                MAX_FILE_SIZE >> 20
+/// Why a file was not read.
+enum Skip {
+    Io(std::io::Error),
+    Oversized(u64),
+    Binary,
+}
+
+impl Skip {
+    fn note(self, name: &str) -> Notification {
+        match self {
+            Skip::Io(e) => note(
+                Level::Error,
+                name,
+                format!("cannot read: {e}"),
+                "check the permissions; the file was left untouched",
             ),
-            "migrate any ServiceMeshExtension in it with `sme2wasm convert`",
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(unreadable)?;
-    if bytes.contains(&0) {
-        return Err(binary(name));
-    }
-    match String::from_utf8(bytes) {
-        Ok(t) => Ok(Some(t)),
-        Err(_) => Err(binary(name)),
+            Skip::Oversized(len) => note(
+                Level::Warn,
+                name,
+                format!(
+                    "{len} bytes, more than {} MiB: skipped",
+                    MAX_FILE_SIZE >> 20
+                ),
+                "migrate any ServiceMeshExtension in it with `sme2wasm convert`",
+            ),
+            Skip::Binary => note(
+                Level::Info,
+                name,
+                "not UTF-8 text (a binary file?): skipped".into(),
+                "",
+            ),
+        }
     }
 }
 
-fn binary(name: &str) -> Notification {
-    note(
-        Level::Info,
-        name,
-        "not UTF-8 text (a binary file?): skipped".into(),
-        "",
-    )
+/// The text of a file, or why it was skipped.
+fn read(path: &Path) -> Result<String, Skip> {
+    let meta = std::fs::metadata(path).map_err(Skip::Io)?;
+    if meta.len() > MAX_FILE_SIZE {
+        return Err(Skip::Oversized(meta.len()));
+    }
+    let bytes = std::fs::read(path).map_err(Skip::Io)?;
+    if bytes.contains(&0) {
+        return Err(Skip::Binary);
+    }
+    String::from_utf8(bytes).map_err(|_| Skip::Binary)
 }

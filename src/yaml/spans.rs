@@ -12,8 +12,16 @@ pub enum Style {
     Plain,
     SingleQuoted,
     DoubleQuoted,
-    /// `|` or `>`: a block scalar spans whole lines.
-    Block,
+    /// `|`: a literal block scalar spans whole lines.
+    Literal,
+    /// `>`: a folded block scalar.
+    Folded,
+}
+
+impl Style {
+    pub fn is_block(self) -> bool {
+        matches!(self, Style::Literal | Style::Folded)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -153,7 +161,8 @@ pub fn parse_spans(text: &str) -> Result<Option<Node>, SpanError> {
                     ScalarStyle::Plain => Style::Plain,
                     ScalarStyle::SingleQuoted => Style::SingleQuoted,
                     ScalarStyle::DoubleQuoted => Style::DoubleQuoted,
-                    ScalarStyle::Literal | ScalarStyle::Folded => Style::Block,
+                    ScalarStyle::Literal => Style::Literal,
+                    ScalarStyle::Folded => Style::Folded,
                 };
                 let mut node = at(
                     NodeKind::Scalar {
@@ -164,7 +173,9 @@ pub fn parse_spans(text: &str) -> Result<Option<Node>, SpanError> {
                 );
                 match style {
                     // The parser's span runs into the next line's indentation.
-                    Style::Block => node.end = start + text[start..end].trim_end().len(),
+                    Style::Literal | Style::Folded => {
+                        node.end = start + text[start..end].trim_end().len()
+                    }
                     // …and over the spaces and comment after a closing quote.
                     Style::SingleQuoted | Style::DoubleQuoted => {
                         node.end = quoted_end(text, start, style).unwrap_or(end)

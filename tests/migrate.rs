@@ -248,6 +248,16 @@ fn clean_rendering_when_the_edit_is_unsure() {
     Case::new("fallback").run();
 }
 
+#[test]
+fn kustomize_base_and_overlay_with_every_patch_kind() {
+    Case::new("kustomize").run();
+}
+
+#[test]
+fn helm_chart() {
+    Case::new("helm").run();
+}
+
 fn make_walk_files(dir: &Path) {
     use std::os::unix::fs::{symlink, PermissionsExt};
     std::fs::create_dir_all(dir.join("ignored")).unwrap();

@@ -120,15 +120,13 @@ pub fn run(args: &MigrateArgs) -> Exit {
     notes.append(&mut outcome.notes);
     match mode {
         Mode::Write => {
-            for c in &outcome.changes {
-                if let Err(e) = crate::fsutil::write_atomic(&c.path, c.new.as_bytes()) {
-                    outcome.unreadable += 1;
-                    notes.push(
-                        Notification::new(Level::Error, "", format!("cannot write: {e}"))
-                            .at(Source::new(c.name.clone(), 1))
-                            .advice("the file keeps its old content"),
-                    );
-                }
+            for (c, e) in write_all(&outcome.changes) {
+                outcome.unreadable += 1;
+                notes.push(
+                    Notification::new(Level::Error, "", format!("cannot write: {e}"))
+                        .at(Source::new(c.name.clone(), 1))
+                        .advice("the file keeps its old content"),
+                );
             }
         }
         Mode::Diff => {
@@ -180,6 +178,34 @@ pub fn run(args: &MigrateArgs) -> Exit {
     } else {
         Exit::Ok
     }
+}
+
+/// Threads that write files: the time goes into fsync, which waits on the
+/// disk, not the CPU, so more threads than cores pay off.
+const WRITERS: usize = 16;
+
+/// Write every change atomically (`fsutil::write_atomic`), several at a
+/// time; returns the changes that could not be written.
+fn write_all(changes: &[Change]) -> Vec<(&Change, std::io::Error)> {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let failed = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..WRITERS.min(changes.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(c) = changes.get(i) else { break };
+                if let Err(e) = crate::fsutil::write_atomic(&c.path, c.new.as_bytes()) {
+                    failed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push((i, e));
+                }
+            });
+        }
+    });
+    let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
+    failed.sort_by_key(|(i, _)| *i);
+    failed.into_iter().map(|(i, e)| (&changes[i], e)).collect()
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {

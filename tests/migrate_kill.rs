@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::Duration;
 
 const APPS: usize = 40;
 const PER_APP: usize = 60;
@@ -98,7 +97,11 @@ fn a_kill_leaves_every_file_old_or_new() {
         for a in std::fs::read_dir(&work).unwrap() {
             for f in std::fs::read_dir(a.unwrap().path()).unwrap() {
                 let p = f.unwrap().path();
-                let rel = p.strip_prefix(&work).unwrap().to_string_lossy().into_owned();
+                let rel = p
+                    .strip_prefix(&work)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
                 let name = p.file_name().unwrap().to_string_lossy().into_owned();
                 if name.starts_with(".sme2wasm-") && name.ends_with(".tmp") {
                     continue; // a temporary file the kill left behind
@@ -112,14 +115,22 @@ fn a_kill_leaves_every_file_old_or_new() {
                 } else if bytes == new[&rel] {
                     n_new += 1;
                     let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
-                    let want = std::fs::metadata(old_dir.join(&rel)).unwrap().permissions().mode() & 0o777;
+                    let want = std::fs::metadata(old_dir.join(&rel))
+                        .unwrap()
+                        .permissions()
+                        .mode()
+                        & 0o777;
                     assert_eq!(mode, want, "{rel}: the mode is kept");
                 } else {
                     panic!("kill after {delay:?}: {rel} is neither the old nor the new version");
                 }
             }
         }
-        assert_eq!(n_old + n_new, old.len(), "kill after {delay:?}: a file is missing");
+        assert_eq!(
+            n_old + n_new,
+            old.len(),
+            "kill after {delay:?}: a file is missing"
+        );
         if n_old > 0 && n_new > 0 {
             mixed += 1;
         }

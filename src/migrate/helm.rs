@@ -77,9 +77,9 @@ fn split_line(raw: &str) -> Line<'_> {
     let mut depth = 0;
     let bytes = body.as_bytes();
     for i in 0..bytes.len() {
-        if body[i..].starts_with("{{") {
+        if bytes[i..].starts_with(b"{{") {
             depth += 1;
-        } else if body[i..].starts_with("}}") && depth > 0 {
+        } else if bytes[i..].starts_with(b"}}") && depth > 0 {
             depth -= 1;
         } else if depth == 0 && bytes[i] == b'#' && (i == 0 || bytes[i - 1] == b' ') {
             vend = vstart + i;

@@ -525,6 +525,24 @@ fn plan_kustomization_doc(
         }
     };
     let line = |n: &Node| doc.start_line + n.line - 1;
+    // The span tree and the value tree must agree on every list, or an
+    // index below would point at the wrong entry.
+    for key in ["patchesStrategicMerge", "patchesJson6902", "patches"] {
+        let values = have
+            .get(key)
+            .and_then(Value::as_sequence)
+            .map_or(0, Vec::len);
+        if seq_items(&root, key).len() != values {
+            error(
+                notes,
+                counters,
+                &file.name,
+                doc.content_line(),
+                format!("{key} could not be read item by item"),
+            );
+            return DocPlan::Keep;
+        }
+    }
     let mut want = have.clone();
     let mut edits: Vec<Edit> = Vec::new();
     // Strategic-merge patches written inline.

@@ -109,7 +109,11 @@ pub fn string_edit(text: &str, node: &Node, new: &str) -> Result<Edit, Unsupport
     };
     match style {
         Style::Literal => {
-            let line_start = text[..node.start].rfind('\n').map(|i| i + 1).unwrap_or(0);
+            let line_start = text.as_bytes()[..node.start]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map(|i| i + 1)
+                .unwrap_or(0);
             let indent = &text[line_start..node.start];
             if !indent.bytes().all(|b| b == b' ') || new.trim_end().is_empty() {
                 return unsupported(format!("line {}: an unusual block scalar", node.line));
@@ -255,15 +259,23 @@ impl<'t> Editor<'t> {
     }
 
     fn line_start(&self, pos: usize) -> usize {
-        self.text[..pos].rfind('\n').map(|i| i + 1).unwrap_or(0)
+        let b = self.text.as_bytes();
+        b[..pos.min(b.len())]
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map(|i| i + 1)
+            .unwrap_or(0)
     }
 
-    /// Just past the newline of the line holding byte `pos`.
+    /// Just past the newline of the line holding byte `pos` (which may lie
+    /// inside a character).
     fn line_end(&self, pos: usize) -> usize {
-        self.text[pos..]
-            .find('\n')
+        let b = self.text.as_bytes();
+        b[pos.min(b.len())..]
+            .iter()
+            .position(|&c| c == b'\n')
             .map(|i| pos + i + 1)
-            .unwrap_or(self.text.len())
+            .unwrap_or(b.len())
     }
 
     /// The whole lines of a block mapping entry.
@@ -574,6 +586,11 @@ mod tests {
             "spec: {config: {a: 1}, phase: Z}\n",
             "spec:\n  config:\n    a: 1\n  phase: Z\n",
         );
+    }
+
+    #[test]
+    fn multibyte_text_at_the_end_of_an_entry() {
+        check("a: é\nb: x\nc: ü\n", "b: z\n", "b: z\n");
     }
 
     #[test]

@@ -720,3 +720,80 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! No input makes migrate panic, and whatever it would write keeps the
+    //! file's documents apart: mutations of the fixtures, run through the
+    //! whole pipeline (without the file system).
+    use super::*;
+    use proptest::prelude::*;
+
+    const SEEDS: [(&str, &str); 5] = [
+        (
+            "multi.yaml",
+            include_str!("../../testdata/migrate/multidoc/in/bookinfo.yaml"),
+        ),
+        (
+            "list.yaml",
+            include_str!("../../testdata/migrate/list/in/dump.yaml"),
+        ),
+        (
+            "sme.json",
+            include_str!("../../testdata/migrate/json/in/sme.json"),
+        ),
+        (
+            "overlays/prod/kustomization.yaml",
+            include_str!("../../testdata/migrate/kustomize/in/overlays/prod/kustomization.yaml"),
+        ),
+        (
+            "chart/templates/x.yaml",
+            include_str!("../../testdata/migrate/helm/in/chart/templates/extensions.yaml"),
+        ),
+    ];
+
+    const SNIPPETS: [&str; 14] = [
+        ": ", "\n", "- ", "{", "}", "[", "'", "\"", "é", "\r\n", "  ", "&a ", "*a", "{{ x }}",
+    ];
+
+    fn mutate(text: &str, cuts: &[(usize, usize, usize)]) -> String {
+        let mut t = text.to_string();
+        for &(at, len, snippet) in cuts {
+            let mut at = at % (t.len() + 1);
+            while !t.is_char_boundary(at) {
+                at -= 1;
+            }
+            let mut end = (at + len % 8).min(t.len());
+            while !t.is_char_boundary(end) {
+                end -= 1;
+            }
+            t.replace_range(at..end, SNIPPETS[snippet % SNIPPETS.len()]);
+        }
+        t
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn mutated_inputs_never_panic(
+            seed in 0..SEEDS.len(),
+            cuts in proptest::collection::vec((0usize..4000, 0usize..8, 0usize..20), 0..4),
+        ) {
+            let (name, text) = SEEDS[seed];
+            let text = mutate(text, &cuts);
+            let file = SourceFile {
+                path: std::path::PathBuf::from(format!("/nonexistent/{name}")),
+                name: name.to_string(),
+                text: text.clone(),
+            };
+            let walked = walk::Walked { files: vec![file], scanned: 1, ..Default::default() };
+            let outcome = migrate(walked, &Options::default());
+            for c in &outcome.changes {
+                prop_assert_eq!(
+                    yaml::split_documents(&c.new).len(),
+                    yaml::split_documents(&c.old).len()
+                );
+            }
+        }
+    }
+}

@@ -17,6 +17,7 @@ mod walk;
 use crate::app::{self, Exit};
 use crate::cli::MigrateArgs;
 use crate::convert::{Converter, Options, Site};
+use crate::imagemap::ImageMap;
 use crate::notify::{Counts, Level, Notification, Source};
 use crate::sme;
 use crate::stream;
@@ -92,9 +93,19 @@ struct Counters {
     templates: usize,
 }
 
+/// Repacks the images the SMEs name and returns their image map (what
+/// `--repack` does with the repack command's registry options bound in).
+pub type Repack<'a> = &'a dyn Fn(&[String]) -> Result<ImageMap, String>;
+
 /// Run `migrate` from its arguments.
 pub fn run(args: &MigrateArgs) -> Exit {
-    let opts = match app::options(&args.conversion) {
+    run_with(args, None)
+}
+
+/// Run `migrate`, first repacking every image the SMEs name when `repack`
+/// is given; its entries take precedence over `--image-map`'s.
+pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
+    let mut opts = match app::options(&args.conversion) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("sme2wasm: {e}");
@@ -115,6 +126,22 @@ pub fn run(args: &MigrateArgs) -> Exit {
             return Exit::Usage;
         }
     };
+    if let Some(repack) = repack {
+        let images = images(&walked.files);
+        match repack(&images) {
+            Ok(fresh) => {
+                let mut map = opts.image_map.take().unwrap_or_default();
+                for entry in fresh.images {
+                    map.merge(entry);
+                }
+                opts.image_map = Some(map);
+            }
+            Err(e) => {
+                eprintln!("sme2wasm: --repack: {e}");
+                return Exit::Usage;
+            }
+        }
+    }
     let mut outcome = migrate(walked, &opts);
     let mut notes = app::phase_map_notes(&opts);
     notes.append(&mut outcome.notes);
@@ -663,9 +690,10 @@ fn render_value(value: &Value, json: bool) -> String {
     }
 }
 
-/// Every image the SMEs of a repository name, each once, in order of first
-/// appearance (for `--repack`).
-pub fn images(files: &[SourceFile]) -> Vec<String> {
+/// Every image the SMEs of a repository name (documents, List items and
+/// strategic-merge patches), each once, in order of first appearance (for
+/// `--repack`).
+fn images(files: &[SourceFile]) -> Vec<String> {
     let mut seen = HashMap::new();
     let mut out = Vec::new();
     for f in files {
@@ -700,6 +728,42 @@ pub fn images(files: &[SourceFile]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repack_hook_points_urls_at_the_new_images() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let sme = "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: a\nspec:\n  image: quay.io/x/a:1   # old\n  phase: PreAuthN\n  priority: 1\n";
+        std::fs::write(dir.path().join("a.yaml"), sme).unwrap();
+        let cli = crate::cli::Cli::parse_from(
+            ["sme2wasm", "migrate", "--quiet"]
+                .into_iter()
+                .chain(dir.path().to_str()),
+        );
+        let crate::cli::Command::Migrate(args) = cli.command else {
+            panic!("not migrate")
+        };
+        let seen = std::cell::RefCell::new(Vec::new());
+        let repack = |images: &[String]| {
+            seen.borrow_mut().extend_from_slice(images);
+            let mut map = ImageMap::default();
+            map.merge(crate::imagemap::ImageMapEntry {
+                from: "quay.io/x/a:1".into(),
+                to: "registry.local/wasm/a:1".into(),
+                digest: format!("sha256:{}", "ab".repeat(32)),
+                phase: None,
+                priority: None,
+            });
+            Ok(map)
+        };
+        assert_eq!(run_with(&args, Some(&repack)), Exit::Ok);
+        assert_eq!(*seen.borrow(), vec!["quay.io/x/a:1".to_string()]);
+        let text = std::fs::read_to_string(dir.path().join("a.yaml")).unwrap();
+        assert!(
+            text.contains("  url: oci://registry.local/wasm/a:1   # old\n  sha256: abab"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn prefix_keeps_marker_and_comments() {

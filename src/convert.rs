@@ -470,7 +470,34 @@ fn convert_config(
             );
             return Ok(None);
         }
+        Config::Object(m) if m.is_empty() => {
+            notes.push(
+                Notification::new(
+                    Level::Warn,
+                    &obj,
+                    "spec.config is an empty object: the plugin used to receive the text `{}`, but Istio passes no configuration at all for an empty pluginConfig",
+                )
+                .at(site.field("spec.config"))
+                .advice("make sure the plugin accepts an empty configuration"),
+            );
+            m.clone()
+        }
         Config::Object(m) => m.clone(),
+        // Maistra's v1alpha1 conversion turned an empty or `null` string into
+        // no config at all, which the plugin received as `null`.
+        Config::Text(s)
+            if sme.api_version == ApiVersion::V1Alpha1 && matches!(s.trim(), "" | "null") =>
+        {
+            notes.push(
+                Notification::new(
+                    Level::Info,
+                    &obj,
+                    "the v1alpha1 config string is empty: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives none",
+                )
+                .at(site.field("spec.config")),
+            );
+            return Ok(None);
+        }
         Config::Text(s) if sme.api_version == ApiVersion::V1Alpha1 => {
             match serde_json::from_str::<serde_json::Value>(s) {
                 Ok(serde_json::Value::Object(o)) => {
@@ -745,7 +772,7 @@ pub fn convert_one(
                         "no selector: match mode SERVER keeps sidecars inbound-only as before, but on Istio 1.16+ a gateway in scope counts as CLIENT and loses the plugin",
                     )
                     .at(site.source())
-                    .advice("if a gateway must keep it, add a second WasmPlugin that selects the gateway, without match"),
+                    .advice("if a gateway must keep it, add a second WasmPlugin that selects the gateway, without match (on OSSM 2.4, istiod's APPLY_WASM_PLUGINS_TO_INBOUND_ONLY=true with no match keeps gateways and sidecar inbound alike)"),
                 );
             } else {
                 notes.push(

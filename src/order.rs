@@ -49,8 +49,11 @@ pub struct Change {
 }
 
 /// Maistra's order within its chain: band, priority descending, then
-/// `name + image` ascending.
-pub fn maistra_cmp(a: &Item, b: &Item) -> Ordering {
+/// `name + image` ascending (a stable sort over a list that holds the root
+/// namespace's SMEs before the workload namespace's, so that is the last
+/// tie-break).
+pub fn maistra_cmp(a: &Item, b: &Item, root_namespace: &str) -> Ordering {
+    let not_root = |i: &Item| i.namespace.as_deref() != Some(root_namespace);
     a.sme_phase
         .band()
         .cmp(&b.sme_phase.band())
@@ -60,6 +63,7 @@ pub fn maistra_cmp(a: &Item, b: &Item) -> Ordering {
             let kb = format!("{}{}", b.name, b.image);
             ka.cmp(&kb)
         })
+        .then_with(|| not_root(a).cmp(&not_root(b)))
 }
 
 /// Whether two selectors can both match one workload: no label key that the
@@ -133,7 +137,7 @@ fn reconcile_component(
     mut comp: Vec<usize>,
     root: &str,
 ) -> Result<Vec<Change>, String> {
-    comp.sort_by(|&a, &b| maistra_cmp(&items[a], &items[b]));
+    comp.sort_by(|&a, &b| maistra_cmp(&items[a], &items[b], root));
     let n = comp.len();
     let p: Vec<i64> = comp.iter().map(|&i| items[i].priority).collect();
     // Nothing to do when every pair that can meet is already strictly

@@ -100,7 +100,11 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
-    fn istio_chain_reproduces_maistra_chain(mut smes in proptest::collection::vec(sme(), 0..12), table in monotone_table()) {
+    fn istio_chain_reproduces_maistra_chain(
+        mut smes in proptest::collection::vec(sme(), 0..12),
+        table in monotone_table(),
+        root_first in any::<bool>(),
+    ) {
         // Kubernetes names are unique per namespace.
         let mut seen = std::collections::HashSet::new();
         smes.retain(|s| seen.insert((s.ns, s.name)));
@@ -131,7 +135,9 @@ proptest! {
         for w in workloads() {
             let mut maistra: Vec<usize> = (0..smes.len()).filter(|&i| applies(&smes[i], &w)).collect();
             let mut istio = maistra.clone();
-            // Maistra: phase band, priority descending, name + image ascending.
+            // Maistra: phase band, priority descending, name + image
+            // ascending; a stable sort over root-namespace SMEs first.
+            let not_root = |s: &Sme| NAMESPACES[s.ns] != ROOT;
             maistra.sort_by(|&a, &b| {
                 let (x, y) = (&smes[a], &smes[b]);
                 x.phase
@@ -141,17 +147,19 @@ proptest! {
                         format!("{}{}", NAMES[x.name], IMAGES[x.image])
                             .cmp(&format!("{}{}", NAMES[y.name], IMAGES[y.image]))
                     })
+                    .then(not_root(x).cmp(&not_root(y)))
             });
-            // Istio: phase, priority descending, root namespace first,
-            // creation time, then name.namespace.
+            // Istio: phase, priority descending, then insertion order: root
+            // namespace first before 1.20, the workload's namespace first
+            // from 1.20 on; then creation time and name.
             istio.sort_by(|&a, &b| {
                 let (x, y) = (&smes[a], &smes[b]);
                 let phase = |s: &Sme| table[s.phase];
-                let in_root = |s: &Sme| NAMESPACES[s.ns] != ROOT;
+                let ns_rank = |s: &Sme| not_root(s) != root_first;
                 phase(x)
                     .cmp(&phase(y))
                     .then(priority[b].cmp(&priority[a]))
-                    .then(in_root(x).cmp(&in_root(y)))
+                    .then(ns_rank(x).cmp(&ns_rank(y)))
                     .then(x.created.cmp(&y.created))
                     .then_with(|| {
                         format!("{}.{}", NAMES[x.name], NAMESPACES[x.ns])

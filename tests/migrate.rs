@@ -258,6 +258,12 @@ fn helm_chart() {
     Case::new("helm").run();
 }
 
+#[test]
+fn strict_exits_3_on_warnings_and_the_report_is_json() {
+    // The report lands in the migrated tree: a second run would rewrite it.
+    Case::new("strict-report").no_rerun().run();
+}
+
 fn make_walk_files(dir: &Path) {
     use std::os::unix::fs::{symlink, PermissionsExt};
     std::fs::create_dir_all(dir.join("ignored")).unwrap();

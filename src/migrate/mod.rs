@@ -179,7 +179,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
             "notConverted": outcome.failed,
             "kustomizePatches": outcome.patches,
             "helmTemplates": outcome.templates,
-            "remaining": outcome.remaining,
+            "found": outcome.remaining,
             "unreadable": outcome.unreadable,
             "info": counts.info,
             "warn": counts.warn,

@@ -202,34 +202,59 @@ fn is_scalar(v: &Value) -> bool {
     )
 }
 
-/// A scalar as one line of text in the style it replaces: quoted styles and
-/// flow context get a JSON string (valid YAML too), plain gets what the YAML
-/// writer chooses when that is a single line.
+/// A scalar as one line of text in the style it replaces: a quoted style
+/// stays quoted (double quotes as JSON writes them, valid YAML too), plain
+/// gets what the YAML writer chooses when that is one line and, in a flow
+/// collection, holds no flow indicator; anything else a JSON string.
 fn render_scalar(v: &Value, style: Style, flow: bool) -> Option<String> {
+    let json = || serde_json::to_string(&yaml::to_json(v)).ok();
+    if let Value::String(s) = v {
+        if style == Style::SingleQuoted && !s.contains(['\n', '\r', '\t']) {
+            return Some(format!("'{}'", s.replace('\'', "''")));
+        }
+        if style == Style::DoubleQuoted {
+            return json();
+        }
+    } else if !matches!(v, Value::Null | Value::Bool(_) | Value::Number(_)) {
+        return None;
+    }
+    let text = yaml::to_string(v);
+    let text = text.trim_end_matches('\n');
+    let quoted = text.starts_with(['\'', '"']);
+    let unsafe_in_flow =
+        !quoted && (text.contains([',', '[', ']', '{', '}', '#']) || text.contains(": "));
+    if text.contains('\n') || (flow && unsafe_in_flow) {
+        json()
+    } else {
+        Some(text.to_string())
+    }
+}
+
+/// A value on one line for a flow collection: JSON where the collection is
+/// written as JSON (its keys double-quoted), else flow YAML with plain
+/// scalars where they are safe.
+fn render_flow(v: &Value, json: bool) -> Option<String> {
+    if json {
+        return serde_json::to_string(&yaml::to_json(v)).ok();
+    }
     match v {
-        Value::String(s) => {
-            if style == Style::SingleQuoted && !s.contains(['\n', '\r', '\t']) {
-                return Some(format!("'{}'", s.replace('\'', "''")));
+        Value::Mapping(m) => {
+            let mut parts = Vec::with_capacity(m.len());
+            for (k, x) in m {
+                parts.push(format!(
+                    "{}: {}",
+                    render_scalar(k, Style::Plain, true)?,
+                    render_flow(x, false)?
+                ));
             }
-            if style == Style::DoubleQuoted || flow {
-                return serde_json::to_string(s).ok();
-            }
-            let plain = yaml::to_string(v);
-            let plain = plain.trim_end_matches('\n');
-            if plain.contains('\n') {
-                serde_json::to_string(s).ok()
-            } else {
-                Some(plain.to_string())
-            }
+            Some(format!("{{{}}}", parts.join(", ")))
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {
-            if flow {
-                serde_json::to_string(&yaml::to_json(v)).ok()
-            } else {
-                Some(yaml::to_string(v).trim_end().to_string())
-            }
+        Value::Sequence(items) => {
+            let parts: Option<Vec<String>> = items.iter().map(|x| render_flow(x, false)).collect();
+            Some(format!("[{}]", parts?.join(", ")))
         }
-        _ => None,
+        Value::Tagged(_) => None,
+        scalar => render_scalar(scalar, Style::Plain, true),
     }
 }
 
@@ -392,6 +417,13 @@ impl<'t> Editor<'t> {
         if entries.is_empty() {
             return unsupported("an empty mapping");
         }
+        // A flow mapping written as JSON gets JSON; a YAML one flow YAML.
+        let json = flow && key_style(&entries[0].0) == Style::DoubleQuoted;
+        let new_key_style = if json {
+            Style::DoubleQuoted
+        } else {
+            Style::Plain
+        };
         let mut used = vec![false; entries.len()];
         // The entry after which a new key goes (`None`: before the first).
         let mut anchor: Option<usize> = None;
@@ -439,9 +471,10 @@ impl<'t> Editor<'t> {
             if same_shape && !vn.decorated {
                 self.node(vn, hv, wv, &child)?;
             } else if flow {
-                let json = serde_json::to_string(&yaml::to_json(wv))
-                    .map_err(|e| Unsupported(e.to_string()))?;
-                self.push(vn.start, vn.end, json);
+                let Some(t) = render_flow(wv, json) else {
+                    return unsupported("a value cannot be rendered");
+                };
+                self.push(vn.start, vn.end, t);
             } else {
                 // A new shape: the whole entry is written anew in place.
                 let (s, e) = self.entry_lines(kn, vn)?;
@@ -463,9 +496,12 @@ impl<'t> Editor<'t> {
         }
         for (after, key, value) in inserts {
             if flow {
-                let json = serde_json::to_string(&yaml::to_json(&value))
-                    .map_err(|e| Unsupported(e.to_string()))?;
-                let k = serde_json::to_string(&key).map_err(|e| Unsupported(e.to_string()))?;
+                let (Some(k), Some(v)) = (
+                    render_scalar(&Value::String(key.clone()), new_key_style, true),
+                    render_flow(&value, json),
+                ) else {
+                    return unsupported("a value cannot be rendered");
+                };
                 match after {
                     Some(i) => {
                         let (kn, vn) = &entries[i];
@@ -477,12 +513,12 @@ impl<'t> Editor<'t> {
                         } else {
                             ", ".to_string()
                         };
-                        self.push(vn.end, vn.end, format!("{sep}{k}: {json}"))
+                        self.push(vn.end, vn.end, format!("{sep}{k}: {v}"))
                     }
                     None => self.push(
                         entries[0].0.start,
                         entries[0].0.start,
-                        format!("{k}: {json}, "),
+                        format!("{k}: {v}, "),
                     ),
                 }
                 continue;

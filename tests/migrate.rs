@@ -264,6 +264,15 @@ fn strict_exits_3_on_warnings_and_the_report_is_json() {
     Case::new("strict-report").no_rerun().run();
 }
 
+/// What `make_walk_files` makes.
+const MADE: [&str; 5] = [
+    "ignored/sme.yaml",
+    "binary.yaml",
+    "link.yaml",
+    "root-link",
+    "unreadable.yaml",
+];
+
 fn make_walk_files(dir: &Path) {
     use std::os::unix::fs::{symlink, PermissionsExt};
     std::fs::create_dir_all(dir.join("ignored")).unwrap();
@@ -292,19 +301,7 @@ fn gitignored_binary_symlinked_and_unreadable_files() {
 }
 
 fn check_walk_case(case: Case) {
-    let work = case
-        .setup(
-            make_walk_files,
-            &[
-                "ignored/sme.yaml",
-                "binary.yaml",
-                "link.yaml",
-                "root-link",
-                "unreadable.yaml",
-            ],
-        )
-        .no_rerun()
-        .run();
+    let work = case.setup(make_walk_files, &MADE).no_rerun().run();
     let p = work.path();
     assert_eq!(
         std::fs::read_to_string(p.join("ignored/sme.yaml")).unwrap(),
@@ -349,7 +346,13 @@ fn walk_as_an_ordinary_user() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let bin = assert_cmd::cargo::cargo_bin("sme2wasm");
+    // The build directory may not be reachable for `nobody`: run a copy.
+    let bin_dir = tempfile::tempdir().unwrap();
+    let bin = bin_dir.path().join("sme2wasm");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("sme2wasm"), &bin).unwrap();
+    for p in [bin_dir.path(), bin.as_path()] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
     let out = std::process::Command::new("/usr/bin/setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&bin)
@@ -363,13 +366,7 @@ fn walk_as_an_ordinary_user() {
         let status = out.status.code().unwrap_or(-1).to_string() + "\n";
         std::fs::write(dir.join("status"), status).unwrap();
         let mut got = tree(work.path());
-        for m in [
-            "ignored/sme.yaml",
-            "binary.yaml",
-            "link.yaml",
-            "root-link",
-            "unreadable.yaml",
-        ] {
+        for m in MADE {
             got.remove(m);
         }
         let _ = std::fs::remove_dir_all(dir.join("out"));
@@ -388,13 +385,7 @@ fn walk_as_an_ordinary_user() {
         std::fs::read_to_string(dir.join("status")).unwrap()
     );
     let mut got = tree(work.path());
-    for m in [
-        "ignored/sme.yaml",
-        "binary.yaml",
-        "link.yaml",
-        "root-link",
-        "unreadable.yaml",
-    ] {
+    for m in MADE {
         got.remove(m);
     }
     assert_eq!(got, tree(&dir.join("out")));

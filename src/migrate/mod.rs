@@ -212,7 +212,8 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
 const WRITERS: usize = 16;
 
 /// Write every change atomically (`fsutil::write_atomic`), several at a
-/// time; returns the changes that could not be written.
+/// time, each only if the file still holds what was read; returns the
+/// changes that could not be written.
 fn write_all(changes: &[Change]) -> Vec<(&Change, std::io::Error)> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(Vec::new());
@@ -221,7 +222,15 @@ fn write_all(changes: &[Change]) -> Vec<(&Change, std::io::Error)> {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(c) = changes.get(i) else { break };
-                if let Err(e) = crate::fsutil::write_atomic(&c.path, c.new.as_bytes()) {
+                // A file edited since it was read keeps the edit.
+                let result = match std::fs::read(&c.path) {
+                    Ok(now) if now != c.old.as_bytes() => Err(std::io::Error::other(
+                        "the file changed while migrate ran; run migrate again",
+                    )),
+                    Ok(_) => crate::fsutil::write_atomic(&c.path, c.new.as_bytes()),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = result {
                     failed
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())

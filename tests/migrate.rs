@@ -265,7 +265,8 @@ fn strict_exits_3_on_warnings_and_the_report_is_json() {
 }
 
 /// What `make_walk_files` makes.
-const MADE: [&str; 5] = [
+const MADE: [&str; 6] = [
+    "big.yaml",
     "ignored/sme.yaml",
     "binary.yaml",
     "link.yaml",
@@ -276,6 +277,10 @@ const MADE: [&str; 5] = [
 fn make_walk_files(dir: &Path) {
     use std::os::unix::fs::{symlink, PermissionsExt};
     std::fs::create_dir_all(dir.join("ignored")).unwrap();
+    // Over the 16 MiB limit: skipped with a WARN, whatever it holds.
+    let mut big = SME.to_string();
+    big.push_str(&"# padding\n".repeat(17 * 1024 * 1024 / 10));
+    std::fs::write(dir.join("big.yaml"), big).unwrap();
     std::fs::write(dir.join("ignored/sme.yaml"), SME).unwrap();
     std::fs::write(dir.join("binary.yaml"), b"\x00\x01ServiceMeshExtension\xff").unwrap();
     symlink("../outside.yaml", dir.join("link.yaml")).unwrap();

@@ -550,7 +550,6 @@ fn verify(text: &str, want: &Value) -> Result<(), String> {
 
 /// The in-place edit of a document, verified; else a clean rendering with
 /// a WARN naming the document.
-#[allow(clippy::too_many_arguments)]
 fn edit_or_render(
     file: &SourceFile,
     doc: &Document,

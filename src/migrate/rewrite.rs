@@ -316,6 +316,22 @@ impl<'t> Editor<'t> {
         Ok((start, self.line_end(last)))
     }
 
+    /// The comment at the end of a key's line (`key:  # why`, or after a
+    /// value that ends on that line).
+    fn key_line_comment(&self, key: &Node, value: &Node) -> Option<&'t str> {
+        let end = self.line_end(key.start);
+        let from = if value.start < end && value.end <= end {
+            value.end
+        } else if value.start >= end {
+            key.end
+        } else {
+            return None; // the value goes on past the key's line
+        };
+        let rest = self.text[from..end].trim_end();
+        let rest = rest.trim_start_matches(':').trim_start();
+        rest.starts_with('#').then_some(rest)
+    }
+
     /// `key: value` as block lines indented by `indent` spaces.
     fn render_entry(&self, key: &str, value: &Value, indent: usize) -> String {
         let mut m = Mapping::new();
@@ -478,7 +494,12 @@ impl<'t> Editor<'t> {
             } else {
                 // A new shape: the whole entry is written anew in place.
                 let (s, e) = self.entry_lines(kn, vn)?;
-                let text = self.render_entry(&wk, wv, kn.col);
+                let mut text = self.render_entry(&wk, wv, kn.col);
+                if let Some(comment) = self.key_line_comment(kn, vn) {
+                    // Keep the comment of the key's line on the new first line.
+                    let first = text.find(['\r', '\n']).unwrap_or(text.len());
+                    text.insert_str(first, &format!("  {comment}"));
+                }
                 // The key's rename edit lies inside the replaced lines.
                 self.edits.retain(|x| !(x.start >= s && x.end <= e));
                 self.push(s, e, text);
@@ -612,6 +633,15 @@ mod tests {
             "{\"kind\": \"A\", \"spec\": {\"image\": \"x\", \"drop\": 1}, \"status\": {}}",
             "{kind: B, spec: {url: oci://x, n: 2}}",
             "{\"kind\": \"B\", \"spec\": {\"url\": \"oci://x\", \"n\": 2}}",
+        );
+    }
+
+    #[test]
+    fn a_rewritten_entry_keeps_the_comment_of_its_key_line() {
+        check(
+            "spec:\n  config: '{\"a\": 1}'   # as JSON\n  secrets:   # creds\n  - {name: s}\n",
+            "spec: {config: {a: 1}, secrets: s}\n",
+            "spec:\n  config:  # as JSON\n    a: 1\n  secrets: s  # creds\n",
         );
     }
 

@@ -212,6 +212,11 @@ fn field(
                     let image = v.as_str().ok_or("spec.image must be a string")?;
                     let entry = opts.image_map.as_ref().and_then(|m| m.lookup(image));
                     let (url, sha) = plugin_url(image, entry);
+                    if entry.is_none() {
+                        warnings.push(format!(
+                            "image {image} has not been repacked: unless it already holds /plugin.wasm, Istio's fetcher refuses it"
+                        ));
+                    }
                     if sha.is_some() {
                         warnings.push(format!(
                             "the image map pins {image}, but a patch cannot carry the sha256: add spec.sha256 to the patch by hand"

@@ -264,6 +264,11 @@ fn strict_exits_3_on_warnings_and_the_report_is_json() {
     Case::new("strict-report").no_rerun().run();
 }
 
+#[test]
+fn image_map_points_urls_at_repacked_images() {
+    Case::new("image-map").run();
+}
+
 /// What `make_walk_files` makes.
 const MADE: [&str; 6] = [
     "big.yaml",

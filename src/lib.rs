@@ -7,3 +7,4 @@ pub mod manifest;
 pub mod mapping;
 pub mod notify;
 pub mod yaml;
+pub mod image;

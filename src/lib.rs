@@ -8,3 +8,5 @@ pub mod mapping;
 pub mod notify;
 pub mod yaml;
 pub mod image;
+pub mod cli;
+pub mod repack;

@@ -1,0 +1,811 @@
+//! `sme2wasm repack`: rebuild ServiceMeshExtension images as the
+//! single-layer images Istio's fetcher accepts (SPEC §2, §7), and say which
+//! digest to pin.
+//!
+//! Arguments become a validated [`RepackConfig`] before any work starts; the
+//! work code never sees clap. Per image: fetch the manifest (choosing a
+//! platform from an index), read layers from the top down until
+//! manifest.yaml and the module are settled, check the module, build the new
+//! image, refuse to replace a different image under the same tag, push blobs
+//! then the manifest, and read the manifest back. One image's failure is
+//! reported and the others go on; it only changes the exit code.
+
+use crate::image::auth::{AuthConfig, Secret};
+use crate::image::build::{self, BuiltImage, ImageSpec};
+use crate::image::layout::LayoutStore;
+use crate::image::media::{self, Format, Manifest as ImageManifestDoc, Platform};
+use crate::image::merged::{self, Capture, MergedView, Resolved, MAX_MANIFEST, MAX_MODULE};
+use crate::image::registry::{RegistryClient, RegistryOptions, RegistryStore};
+use crate::image::source::{Selector, Store};
+use crate::image::wasm::{self, ModuleInfo};
+use crate::image::{ImageRef, RegistryRef};
+use crate::imagemap::{ImageMap, ImageMapEntry};
+use crate::manifest::Manifest;
+use crate::notify::{Level, Notification};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Exit codes, as `--help` documents them.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+const AFTER_HELP: &str = "\
+Each SRC is rebuilt as one gzip layer holding plugin.wasm (first) and
+manifest.yaml rewritten to `module: plugin.wasm`, and pushed to its
+destination. One line per image goes to stdout: SRC -> DST@sha256:DIGEST.
+Pin that digest in the WasmPlugin (spec.url oci://DST, spec.sha256 DIGEST
+without the sha256: prefix), or let `convert --image-map FILE` do it.
+
+SRC and DST are registry references (a tag or @sha256:digest; Docker Hub
+short names are normalised as Docker does) or OCI image-layout directories,
+oci:PATH[:TAG]. Credentials come from --username/--password-stdin,
+--authfile, podman's auth.json, or Docker's config.json (with credential
+helpers), in that order.
+
+Exit status:
+  0  every image was repacked, was already repacked, or was already migrated
+  1  at least one image failed (the others were still done)
+  2  usage error: bad flags or references; nothing was done
+
+Examples:
+  sme2wasm repack oci:examples/header-append-sme:2.2 --to oci:/tmp/wasm:2.2
+  sme2wasm repack quay.io/acme/filter:1.0 --to registry.example.com/wasm/filter:1.0
+  sme2wasm repack quay.io/acme/a:1 quay.io/acme/b:1 --tag-suffix -wasm --image-map images.yaml
+  sme2wasm repack quay.io/acme/a:1 --registry localhost:5000/wasm --plain-http localhost:5000 -o json";
+
+/// The `repack` subcommand's flags.
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Rebuild ServiceMeshExtension images as WasmPlugin images and print the digests to pin",
+    after_help = AFTER_HELP
+)]
+#[command(group(clap::ArgGroup::new("destination").required(true).args(["to", "tag_suffix", "registry"])))]
+pub struct RepackArgs {
+    /// Source images: registry references or oci:PATH[:TAG].
+    #[arg(value_name = "SRC", required = true)]
+    pub sources: Vec<String>,
+    /// The destination of a single SRC (registry reference or oci:PATH[:TAG]).
+    #[arg(long, value_name = "DST")]
+    pub to: Option<String>,
+    /// Push next to each SRC, under its tag with SUFFIX appended (1.0 -> 1.0-wasm).
+    #[arg(long, value_name = "SUFFIX")]
+    pub tag_suffix: Option<String>,
+    /// Push each SRC to HOST[/PREFIX]/REPOSITORY:TAG, keeping its repository path.
+    #[arg(long, value_name = "HOST[/PREFIX]")]
+    pub registry: Option<String>,
+    /// Media types of the new image: OCI, or Docker v2s2 (never mixed).
+    #[arg(long, value_enum, default_value = "oci")]
+    pub format: FormatArg,
+    /// Leave manifest.yaml out of the new image (it then serves WasmPlugins only).
+    #[arg(long)]
+    pub no_sme_manifest: bool,
+    /// Replace a destination tag that points to different content.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// The image to take from a multi-platform index (default linux/amd64).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Write (or merge into) the image map that `convert --image-map` reads.
+    #[arg(long, value_name = "FILE")]
+    pub image_map: Option<PathBuf>,
+    /// Result format on stdout.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: OutputArg,
+    /// How many images to repack at once.
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Speak plain HTTP to this registry host[:port] (repeatable; loopback too must be named).
+    #[arg(long = "plain-http", value_name = "HOST")]
+    pub plain_http: Vec<String>,
+    /// Trust this PEM CA besides the system roots (repeatable).
+    #[arg(long = "ca-file", value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+    /// A Docker config.json or podman auth.json to take credentials from first.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// User name for every registry of this run; the password is read from stdin.
+    #[arg(long, value_name = "NAME", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password for --username from stdin.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Oci,
+    Docker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputArg {
+    Text,
+    Json,
+}
+
+/// One image to repack.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// As the user wrote it (the image map's `from`).
+    pub written: String,
+    pub source: ImageRef,
+    pub destination: ImageRef,
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug)]
+pub struct RepackConfig {
+    pub jobs: Vec<Job>,
+    pub format: Format,
+    pub sme_manifest: bool,
+    pub overwrite: bool,
+    pub platform: Option<Platform>,
+    pub image_map: Option<PathBuf>,
+    pub json: bool,
+    pub parallel: usize,
+    pub registry: RegistryOptions,
+}
+
+/// A usage error: exit 2, nothing done.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+fn derive_destination(src: &ImageRef, args: &RepackArgs) -> Result<ImageRef, String> {
+    if let Some(suffix) = &args.tag_suffix {
+        let tag = src.tag().ok_or_else(|| {
+            format!("{src} has no tag to append {suffix:?} to; name the destination with --to")
+        })?;
+        let new = format!("{tag}{suffix}");
+        return match src {
+            ImageRef::Registry(_) => {
+                let candidate = src.with_tag(&new);
+                ImageRef::parse(&candidate.to_string())
+                    .map_err(|e| format!("--tag-suffix {suffix:?} makes {e}"))
+            }
+            ImageRef::Layout(_) => Ok(src.with_tag(&new)),
+        };
+    }
+    if let Some(target) = &args.registry {
+        let target = target.trim_end_matches('/');
+        let (repo, tag) = match src {
+            ImageRef::Registry(r) => (
+                r.repository.clone(),
+                r.tag.clone().ok_or_else(|| {
+                    format!("{src} has no tag to keep; name the destination with --to")
+                })?,
+            ),
+            ImageRef::Layout(l) => {
+                let name = l
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_lowercase())
+                    .unwrap_or_else(|| "image".into());
+                (name, l.tag.clone().unwrap_or_else(|| "latest".into()))
+            }
+        };
+        let text = format!("{target}/{repo}:{tag}");
+        return match ImageRef::parse(&text) {
+            Ok(ImageRef::Registry(r)) if r.registry != crate::image::reference::DOCKER_HUB || target.starts_with("docker.io") => Ok(ImageRef::Registry(r)),
+            Ok(_) => Err(format!("--registry {target:?} must start with a registry host (host.example or host:port)")),
+            Err(e) => Err(format!("--registry {target:?}: {e}")),
+        };
+    }
+    unreachable!("clap requires one of --to, --tag-suffix, --registry")
+}
+
+impl RepackConfig {
+    /// Validate the flags; `stdin` supplies the password for --password-stdin.
+    pub fn from_args(args: &RepackArgs, stdin: &mut dyn Read) -> Result<RepackConfig, UsageError> {
+        let u = |m: String| UsageError(m);
+        if args.to.is_some() && args.sources.len() > 1 {
+            return Err(u(format!(
+                "--to names one destination but {} sources were given; use --tag-suffix or --registry for several",
+                args.sources.len()
+            )));
+        }
+        if args.jobs == 0 {
+            return Err(u("-j must be at least 1".into()));
+        }
+        let mut jobs = Vec::new();
+        for s in &args.sources {
+            let source = ImageRef::parse(s).map_err(|e| u(e.to_string()))?;
+            let destination = match &args.to {
+                Some(d) => ImageRef::parse(d).map_err(|e| u(format!("--to: {e}")))?,
+                None => derive_destination(&source, args).map_err(u)?,
+            };
+            if destination == source {
+                return Err(u(format!(
+                    "{s}: the destination is the source itself; choose another tag or repository"
+                )));
+            }
+            jobs.push(Job {
+                written: s.clone(),
+                source,
+                destination,
+            });
+        }
+        let platform = args
+            .platform
+            .as_deref()
+            .map(Platform::parse)
+            .transpose()
+            .map_err(u)?;
+        let explicit = match &args.username {
+            Some(user) => {
+                let mut pw = String::new();
+                stdin
+                    .read_to_string(&mut pw)
+                    .map_err(|e| u(format!("--password-stdin: cannot read stdin: {e}")))?;
+                let pw = pw.trim_end_matches(['\n', '\r']).to_string();
+                if pw.is_empty() {
+                    return Err(u("--password-stdin: stdin was empty; pipe the password in".into()));
+                }
+                Some((user.clone(), Secret::new(pw)))
+            }
+            None => None,
+        };
+        if let Some(f) = &args.authfile {
+            if !f.is_file() {
+                return Err(u(format!("--authfile {}: no such file", f.display())));
+            }
+        }
+        for f in &args.ca_file {
+            if !f.is_file() {
+                return Err(u(format!("--ca-file {}: no such file", f.display())));
+            }
+        }
+        Ok(RepackConfig {
+            jobs,
+            format: match args.format {
+                FormatArg::Oci => Format::Oci,
+                FormatArg::Docker => Format::Docker,
+            },
+            sme_manifest: !args.no_sme_manifest,
+            overwrite: args.overwrite,
+            platform,
+            image_map: args.image_map.clone(),
+            json: args.output == OutputArg::Json,
+            parallel: args.jobs,
+            registry: RegistryOptions {
+                plain_http: args.plain_http.clone(),
+                ca_files: args.ca_file.clone(),
+                auth: AuthConfig::from_env(explicit, args.authfile.clone()),
+                retry: Default::default(),
+            },
+        })
+    }
+}
+
+/// What happened to one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Built and pushed; the manifest read back matches.
+    Pushed,
+    /// The destination already held exactly this image.
+    Unchanged,
+    /// The source already is a single-layer plugin.wasm image: left as it is.
+    AlreadyMigrated,
+    Failed,
+}
+
+/// The module as found in the source image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleReport {
+    /// Where manifest.yaml said it is (resolved path inside the image).
+    pub path: String,
+    #[serde(flatten)]
+    pub info: ModuleInfo,
+}
+
+/// The result for one image: the stdout line, the JSON object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub source: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// The manifest digest to pin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<ModuleReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// Layers of the source image, and how many were downloaded.
+    pub layers_total: usize,
+    pub layers_read: usize,
+    pub notifications: Vec<Notification>,
+    #[serde(skip)]
+    pub map_to: Option<String>,
+}
+
+impl Outcome {
+    fn new(job: &Job) -> Outcome {
+        Outcome {
+            source: job.written.clone(),
+            status: Status::Failed,
+            destination: None,
+            digest: None,
+            module: None,
+            phase: None,
+            priority: None,
+            layers_total: 0,
+            layers_read: 0,
+            notifications: Vec::new(),
+            map_to: None,
+        }
+    }
+    fn note(&mut self, level: Level, message: impl Into<String>) {
+        self.notifications
+            .push(Notification::new(level, self.source.clone(), message));
+    }
+    /// `SRC -> DST@sha256:…`
+    pub fn line(&self) -> Option<String> {
+        Some(format!(
+            "{} -> {}",
+            self.source,
+            self.destination.as_deref()?
+        ))
+    }
+}
+
+/// Shared state of a run.
+struct Context<'a> {
+    config: &'a RepackConfig,
+    client: Option<Arc<RegistryClient>>,
+}
+
+impl Context<'_> {
+    fn store(&self, r: &ImageRef) -> Result<Box<dyn Store + '_>, String> {
+        match r {
+            ImageRef::Layout(l) => Ok(Box::new(LayoutStore::new(l.clone()))),
+            ImageRef::Registry(r) => {
+                let client = self
+                    .client
+                    .clone()
+                    .ok_or_else(|| "no registry client".to_string())?;
+                Ok(Box::new(RegistryStore::new(client, r.clone())))
+            }
+        }
+    }
+}
+
+fn selector(r: &ImageRef) -> Selector {
+    match r {
+        ImageRef::Registry(RegistryRef {
+            digest: Some(d), ..
+        }) => Selector::Digest(d.clone()),
+        ImageRef::Registry(r) => Selector::Tag(r.effective_tag().unwrap_or("latest").to_string()),
+        ImageRef::Layout(l) => match &l.tag {
+            Some(t) => Selector::Tag(t.clone()),
+            None => Selector::Only,
+        },
+    }
+}
+
+/// A failure of one image: the message already names the image.
+type Failure = String;
+
+/// The source image as far as repack needs it.
+struct SourceImage {
+    manifest_digest: String,
+    image: media::ImageManifest,
+    platform: Option<Platform>,
+}
+
+fn read_source(ctx: &Context, job: &Job, store: &dyn Store) -> Result<SourceImage, Failure> {
+    let src = &job.source;
+    let sel = selector(src);
+    let fetched = store.fetch_manifest(&sel).map_err(|e| e.message)?.ok_or_else(|| match src {
+        ImageRef::Layout(_) => format!("{src}: the layout has no such image; check the directory and tag (`skopeo inspect {src}` lists it)"),
+        ImageRef::Registry(_) => format!("{src}: the registry has no such image (manifest unknown); check the repository and tag"),
+    })?;
+    let parsed = media::parse(&fetched.body).map_err(|m| format!("{src}: {m}"))?;
+    let (image, digest) = match parsed {
+        ImageManifestDoc::Image(m) => (m, fetched.digest),
+        ImageManifestDoc::Index(children) => {
+            let child = media::choose_platform(&children, ctx.config.platform.as_ref())
+                .map_err(|m| format!("{src}: {m}"))?;
+            let sel = Selector::Digest(child.digest.clone());
+            let f = store
+                .fetch_manifest(&sel)
+                .map_err(|e| e.message)?
+                .ok_or_else(|| format!("{src}: the index names {} but the registry does not have it", child.digest))?;
+            match media::parse(&f.body).map_err(|m| format!("{src}@{}: {m}", child.digest))? {
+                ImageManifestDoc::Image(m) => (m, f.digest),
+                ImageManifestDoc::Index(_) => {
+                    return Err(format!("{src}: the index points to another index; Istio's fetcher needs an image manifest"))
+                }
+            }
+        }
+    };
+    // The config is small; os/architecture come from it.
+    let cfg = &image.config;
+    if cfg.size > 16 * 1024 * 1024 {
+        return Err(format!("{src}: the image config is {} bytes; that is not an image config", cfg.size));
+    }
+    let mut config = Vec::new();
+    store
+        .open_blob(cfg)
+        .map_err(|e| e.message)?
+        .read_to_end(&mut config)
+        .map_err(|e| format!("{src}: image config {}: {e}", cfg.digest))?;
+    Ok(SourceImage {
+        manifest_digest: digest,
+        platform: media::config_platform(&config),
+        image,
+    })
+}
+
+/// Read layers from the top until manifest.yaml and the module are settled.
+struct LayerReader<'a> {
+    store: &'a dyn Store,
+    src: &'a ImageRef,
+    image: &'a media::ImageManifest,
+    view: MergedView,
+    captured: Vec<HashMap<String, Vec<u8>>>,
+    too_large: Vec<HashMap<String, u64>>,
+    downloads: usize,
+}
+
+impl LayerReader<'_> {
+    /// Layer `i` counted from the top (0 = the last in the manifest).
+    fn desc(&self, i: usize) -> &media::Descriptor {
+        &self.image.layers[self.image.layers.len() - 1 - i]
+    }
+
+    fn scan(&mut self, i: usize, capture: &Capture) -> Result<merged::LayerScan, Failure> {
+        let desc = self.desc(i).clone();
+        self.downloads += 1;
+        let reader = self.store.open_blob(&desc).map_err(|e| e.message)?;
+        merged::scan_layer(reader, capture).map_err(|e| format!("{}: layer {}: {e}", self.src, desc.digest))
+    }
+
+    fn read_next(&mut self, capture: &Capture) -> Result<merged::LayerScan, Failure> {
+        let i = self.view.layers.len();
+        let mut scan = self.scan(i, capture)?;
+        self.view.layers.push(std::mem::take(&mut scan.index));
+        self.captured.push(std::mem::take(&mut scan.captured));
+        self.too_large.push(std::mem::take(&mut scan.too_large));
+        Ok(scan)
+    }
+
+    /// The content of a resolved file, read again if it was not kept.
+    fn content(&mut self, layer: usize, path: &str, limit: u64) -> Result<Vec<u8>, Failure> {
+        if let Some(size) = self.too_large[layer].get(path) {
+            return Err(format!("{}: /{path} is {size} bytes, more than the {limit} allowed", self.src));
+        }
+        if let Some(c) = self.captured[layer].remove(path) {
+            return Ok(c);
+        }
+        let mut capture = Capture::default();
+        capture.paths.insert(path.to_string(), limit);
+        let mut scan = self.scan(layer, &capture)?;
+        if let Some(size) = scan.too_large.get(path) {
+            return Err(format!("{}: /{path} is {size} bytes, more than the {limit} allowed", self.src));
+        }
+        scan.captured
+            .remove(path)
+            .ok_or_else(|| format!("{}: /{path} vanished when its layer was read again", self.src))
+    }
+
+    /// Resolve a path, reading more layers while the answer is open.
+    fn settle(
+        &mut self,
+        path: &str,
+        mut capture: impl FnMut() -> Capture,
+    ) -> Result<Option<(usize, String)>, Failure> {
+        loop {
+            match self.view.resolve(path).map_err(|e| format!("{}: {e}", self.src))? {
+                Resolved::File { layer, path, .. } => return Ok(Some((layer, path))),
+                Resolved::Missing { .. } => return Ok(None),
+                Resolved::NeedMore => {
+                    let c = capture();
+                    self.read_next(&c)?;
+                }
+            }
+        }
+    }
+}
+
+fn is_gzip_layer_of(format: Format, media_type: &str) -> bool {
+    media_type == format.layer_type()
+}
+
+fn repack_one(ctx: &Context, job: &Job) -> Outcome {
+    let mut out = Outcome::new(job);
+    if let Err(m) = repack_inner(ctx, job, &mut out) {
+        out.status = Status::Failed;
+        out.notifications.push(Notification::new(Level::Error, job.written.clone(), m));
+    }
+    out
+}
+
+fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failure> {
+    let src = &job.source;
+    let store = ctx.store(src).map_err(|m| format!("{src}: {m}"))?;
+    let source = read_source(ctx, job, store.as_ref())?;
+    let image = &source.image;
+    out.layers_total = image.layers.len();
+    if image.layers.is_empty() {
+        return Err(format!("{src}: the image has no layers, so no manifest.yaml and no module"));
+    }
+    let mut reader = LayerReader {
+        store: store.as_ref(),
+        src,
+        image,
+        view: MergedView::new(image.layers.len()),
+        captured: Vec::new(),
+        too_large: Vec::new(),
+        downloads: 0,
+    };
+
+    // Already migrated? One gzip layer whose first plugin.wasm is a regular
+    // file at the root holding a module: what Istio's fetcher accepts.
+    let candidate = image.layers.len() == 1 && is_gzip_layer_of(image.format, &image.layers[0].media_type);
+    let mut first = Capture::default();
+    first.paths.insert("manifest.yaml".into(), MAX_MANIFEST);
+    first.first_plugin_wasm = candidate;
+    let top = reader.read_next(&first)?;
+    if let (true, Some(fp)) = (candidate && top.gzip, &top.first_plugin_wasm) {
+        if let (true, Some(bytes)) = (fp.regular && fp.path == "plugin.wasm", &fp.content) {
+            if let Ok(info) = wasm::check(bytes) {
+                out.layers_read = reader.downloads;
+                if let Some(text) = reader.captured[0].get("manifest.yaml") {
+                    if let Ok(m) = Manifest::parse(&String::from_utf8_lossy(text), "manifest.yaml") {
+                        out.phase = Some(m.phase.to_string());
+                        out.priority = m.priority;
+                    }
+                }
+                out.module = Some(ModuleReport { path: "plugin.wasm".into(), info });
+                out.status = Status::AlreadyMigrated;
+                out.digest = Some(source.manifest_digest.clone());
+                out.destination = Some(src.pinned(&source.manifest_digest));
+                out.map_to = Some(src.to_string());
+                out.note(Level::Info, "already migrated: one gzip layer with /plugin.wasm, as Istio's fetcher wants; left as it is");
+                return Ok(());
+            }
+        }
+    }
+
+    // manifest.yaml, from the merged file system.
+    let manifest_file = format!("{src}:/manifest.yaml");
+    let Some((layer, path)) = reader.settle("manifest.yaml", || {
+        let mut c = Capture::default();
+        c.paths.insert("manifest.yaml".into(), MAX_MANIFEST);
+        c
+    })?
+    else {
+        return Err(format!("{src}: the image has no /manifest.yaml, so it is not a ServiceMeshExtension image; build it with a manifest.yaml at the root (SPEC §2)"));
+    };
+    let text = reader.content(layer, &path, MAX_MANIFEST)?;
+    let text = String::from_utf8(text).map_err(|_| format!("{manifest_file}: not UTF-8 text"))?;
+    let manifest = Manifest::parse(&text, &manifest_file)
+        .map_err(|e| format!("{e}; fix manifest.yaml and rebuild the image"))?;
+    out.phase = Some(manifest.phase.to_string());
+    out.priority = manifest.priority;
+
+    // The module, inside the image only.
+    let module_path = manifest.module.trim().to_string();
+    let lexical = merged::normalize_entry_name(&module_path);
+    let Some((layer, path)) = reader.settle(&module_path, || {
+        let mut c = Capture::default();
+        if let Some(p) = &lexical {
+            c.paths.insert(p.clone(), MAX_MODULE);
+        }
+        c
+    })?
+    else {
+        return Err(format!("{src}: manifest.yaml names module {module_path:?}, but the image has no such file; fix `module:` or rebuild the image"));
+    };
+    let module = reader.content(layer, &path, MAX_MODULE)?;
+    out.layers_read = reader.downloads;
+    let info = wasm::check(&module)
+        .map_err(|e| format!("{src}: module /{path} (from manifest.yaml `module: {module_path}`): {e}; nothing was pushed"))?;
+    if info.abi_versions.is_empty() {
+        out.note(Level::Warn, format!("module /{path} exports no proxy_abi_version_* function; Envoy will not load it as a proxy-wasm module"));
+    }
+    out.note(
+        Level::Info,
+        format!(
+            "module /{path}: {} bytes, proxy-wasm ABI {}; read {} of {} layers",
+            info.size,
+            if info.abi_versions.is_empty() { "none".to_string() } else { info.abi_versions.join(", ") },
+            out.layers_read,
+            out.layers_total
+        ),
+    );
+    out.module = Some(ModuleReport { path, info });
+
+    // The new image.
+    let sme_manifest = ctx.config.sme_manifest.then(|| manifest.render_for_plugin_wasm());
+    let built = build::build(&ImageSpec {
+        module: &module,
+        sme_manifest: sme_manifest.as_deref(),
+        format: ctx.config.format,
+        platform: source.platform.clone(),
+    })
+    .map_err(|e| format!("{src}: building the new image: {e}"))?;
+    drop(module);
+    push(ctx, job, &built, out)
+}
+
+fn push(ctx: &Context, job: &Job, built: &BuiltImage, out: &mut Outcome) -> Result<(), Failure> {
+    let dst = &job.destination;
+    let store = ctx.store(dst).map_err(|m| format!("{dst}: {m}"))?;
+    let sel = selector(dst);
+    if let Selector::Digest(d) = &sel {
+        if d != built.digest() {
+            return Err(format!(
+                "{}: the destination names digest {d}, but the repacked image is {}; name a tag instead",
+                job.written,
+                built.digest()
+            ));
+        }
+    }
+    let existing = store.fetch_manifest(&sel).map_err(|e| e.message)?;
+    let unchanged = match existing {
+        Some(f) if f.digest == built.digest() => true,
+        Some(f) if !ctx.config.overwrite => {
+            return Err(format!(
+                "{dst} already points to {} (different content); pass --overwrite to replace it, or choose another tag",
+                f.digest
+            ))
+        }
+        _ => false,
+    };
+    if !unchanged {
+        // Blobs first: the tag appears only when everything it names is there.
+        store.put_blob(&built.layer).map_err(|e| e.message)?;
+        store.put_blob(&built.config).map_err(|e| e.message)?;
+        store.put_manifest(&built.manifest, &sel).map_err(|e| e.message)?;
+    }
+    let back = store
+        .fetch_manifest(&sel)
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("{dst}: the manifest was pushed but cannot be read back; check the registry"))?;
+    if back.digest != built.digest() || back.body != built.manifest.data {
+        return Err(format!(
+            "{dst}: read back digest {} instead of the pushed {}; another writer may have replaced the tag",
+            back.digest,
+            built.digest()
+        ));
+    }
+    out.status = if unchanged { Status::Unchanged } else { Status::Pushed };
+    if unchanged {
+        out.note(Level::Info, format!("{dst} already holds this image; nothing pushed"));
+    }
+    out.digest = Some(built.digest().to_string());
+    out.destination = Some(dst.pinned(built.digest()));
+    out.map_to = Some(dst.to_string());
+    Ok(())
+}
+
+/// Run the whole command; returns the exit code.
+pub fn run(args: RepackArgs) -> i32 {
+    let config = match RepackConfig::from_args(&args, &mut std::io::stdin()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    execute(&config)
+}
+
+/// Repack every job of a validated configuration; print results; exit code.
+pub fn execute(config: &RepackConfig) -> i32 {
+    let needs_registry = config.jobs.iter().any(|j| {
+        matches!(j.source, ImageRef::Registry(_)) || matches!(j.destination, ImageRef::Registry(_))
+    });
+    let client = if needs_registry {
+        match RegistryClient::new(config.registry.clone()) {
+            Ok(c) => Some(c),
+            Err(m) => {
+                eprintln!("error: {m}");
+                return EXIT_USAGE;
+            }
+        }
+    } else {
+        None
+    };
+    let ctx = Context { config, client };
+    let progress = (std::io::stderr().is_terminal() && config.jobs.len() > 1).then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(config.jobs.len() as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} images {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let results: Vec<Mutex<Option<Outcome>>> = config.jobs.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..config.parallel.min(config.jobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(job) = config.jobs.get(i) else { break };
+                if let Some(bar) = &progress {
+                    bar.set_message(job.written.clone());
+                }
+                let outcome = repack_one(&ctx, job);
+                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+                if let Some(bar) = &progress {
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    let outcomes: Vec<Outcome> = results
+        .into_iter()
+        .filter_map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect();
+    let mut code = if outcomes.iter().any(|o| o.status == Status::Failed) {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    };
+    if let Some(path) = &config.image_map {
+        if let Err(m) = write_image_map(path, &outcomes) {
+            eprintln!("ERROR {}: {m}", path.display());
+            code = EXIT_FAILED;
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    let mut stderr = std::io::stderr().lock();
+    for o in &outcomes {
+        for n in &o.notifications {
+            let _ = writeln!(stderr, "{n}");
+        }
+    }
+    // A closed stdout (a pipe to head) is not an error worth a panic.
+    if config.json {
+        let _ = serde_json::to_writer_pretty(&mut stdout, &outcomes);
+        let _ = writeln!(stdout);
+    } else {
+        for line in outcomes.iter().filter_map(Outcome::line) {
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+    code
+}
+
+/// Merge the successful results into the image map `convert` reads.
+fn write_image_map(path: &std::path::Path, outcomes: &[Outcome]) -> Result<(), String> {
+    let mut map = if path.exists() {
+        ImageMap::read(path).map_err(|e| format!("{e}; fix or remove the file, then run again"))?
+    } else {
+        ImageMap::default()
+    };
+    for o in outcomes {
+        let (Some(to), Some(digest)) = (&o.map_to, &o.digest) else {
+            continue;
+        };
+        map.merge(ImageMapEntry {
+            from: o.source.clone(),
+            to: to.clone(),
+            digest: digest.clone(),
+            phase: o.phase.clone(),
+            priority: o.priority,
+        });
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, map.render()).map_err(|e| format!("cannot write the image map: {e}"))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write the image map: {e}"))
+}

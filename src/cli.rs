@@ -4,7 +4,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "sme2wasm", version, about = "Migrate Maistra ServiceMeshExtension resources and images to Istio WasmPlugin")]
+#[command(
+    name = "sme2wasm",
+    version,
+    about = "Migrate Maistra ServiceMeshExtension resources and images to Istio WasmPlugin"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -73,7 +73,7 @@ pub struct RepackArgs {
     #[arg(long, value_name = "DST")]
     pub to: Option<String>,
     /// Push next to each SRC, under its tag with SUFFIX appended (1.0 -> 1.0-wasm).
-    #[arg(long, value_name = "SUFFIX")]
+    #[arg(long, value_name = "SUFFIX", allow_hyphen_values = true)]
     pub tag_suffix: Option<String>,
     /// Push each SRC to HOST[/PREFIX]/REPOSITORY:TAG, keeping its repository path.
     #[arg(long, value_name = "HOST[/PREFIX]")]
@@ -191,8 +191,15 @@ fn derive_destination(src: &ImageRef, args: &RepackArgs) -> Result<ImageRef, Str
         };
         let text = format!("{target}/{repo}:{tag}");
         return match ImageRef::parse(&text) {
-            Ok(ImageRef::Registry(r)) if r.registry != crate::image::reference::DOCKER_HUB || target.starts_with("docker.io") => Ok(ImageRef::Registry(r)),
-            Ok(_) => Err(format!("--registry {target:?} must start with a registry host (host.example or host:port)")),
+            Ok(ImageRef::Registry(r))
+                if r.registry != crate::image::reference::DOCKER_HUB
+                    || target.starts_with("docker.io") =>
+            {
+                Ok(ImageRef::Registry(r))
+            }
+            Ok(_) => Err(format!(
+                "--registry {target:?} must start with a registry host (host.example or host:port)"
+            )),
             Err(e) => Err(format!("--registry {target:?}: {e}")),
         };
     }
@@ -244,7 +251,9 @@ impl RepackConfig {
                     .map_err(|e| u(format!("--password-stdin: cannot read stdin: {e}")))?;
                 let pw = pw.trim_end_matches(['\n', '\r']).to_string();
                 if pw.is_empty() {
-                    return Err(u("--password-stdin: stdin was empty; pipe the password in".into()));
+                    return Err(u(
+                        "--password-stdin: stdin was empty; pipe the password in".into()
+                    ));
                 }
                 Some((user.clone(), Secret::new(pw)))
             }
@@ -419,7 +428,12 @@ fn read_source(ctx: &Context, job: &Job, store: &dyn Store) -> Result<SourceImag
             let f = store
                 .fetch_manifest(&sel)
                 .map_err(|e| e.message)?
-                .ok_or_else(|| format!("{src}: the index names {} but the registry does not have it", child.digest))?;
+                .ok_or_else(|| {
+                    format!(
+                        "{src}: the index names {} but the registry does not have it",
+                        child.digest
+                    )
+                })?;
             match media::parse(&f.body).map_err(|m| format!("{src}@{}: {m}", child.digest))? {
                 ImageManifestDoc::Image(m) => (m, f.digest),
                 ImageManifestDoc::Index(_) => {
@@ -431,7 +445,10 @@ fn read_source(ctx: &Context, job: &Job, store: &dyn Store) -> Result<SourceImag
     // The config is small; os/architecture come from it.
     let cfg = &image.config;
     if cfg.size > 16 * 1024 * 1024 {
-        return Err(format!("{src}: the image config is {} bytes; that is not an image config", cfg.size));
+        return Err(format!(
+            "{src}: the image config is {} bytes; that is not an image config",
+            cfg.size
+        ));
     }
     let mut config = Vec::new();
     store
@@ -454,6 +471,8 @@ struct LayerReader<'a> {
     view: MergedView,
     captured: Vec<HashMap<String, Vec<u8>>>,
     too_large: Vec<HashMap<String, u64>>,
+    /// What was read of each layer (spooled candidates).
+    scans: Vec<merged::LayerScan>,
     downloads: usize,
 }
 
@@ -467,7 +486,8 @@ impl LayerReader<'_> {
         let desc = self.desc(i).clone();
         self.downloads += 1;
         let reader = self.store.open_blob(&desc).map_err(|e| e.message)?;
-        merged::scan_layer(reader, capture).map_err(|e| format!("{}: layer {}: {e}", self.src, desc.digest))
+        merged::scan_layer(reader, capture)
+            .map_err(|e| format!("{}: layer {}: {e}", self.src, desc.digest))
     }
 
     fn read_next(&mut self, capture: &Capture) -> Result<merged::LayerScan, Failure> {
@@ -476,26 +496,48 @@ impl LayerReader<'_> {
         self.view.layers.push(std::mem::take(&mut scan.index));
         self.captured.push(std::mem::take(&mut scan.captured));
         self.too_large.push(std::mem::take(&mut scan.too_large));
-        Ok(scan)
+        let first_plugin_wasm = scan.first_plugin_wasm.take();
+        let gzip = scan.gzip;
+        self.scans.push(scan);
+        Ok(merged::LayerScan {
+            first_plugin_wasm,
+            gzip,
+            ..Default::default()
+        })
     }
 
     /// The content of a resolved file, read again if it was not kept.
     fn content(&mut self, layer: usize, path: &str, limit: u64) -> Result<Vec<u8>, Failure> {
         if let Some(size) = self.too_large[layer].get(path) {
-            return Err(format!("{}: /{path} is {size} bytes, more than the {limit} allowed", self.src));
+            return Err(format!(
+                "{}: /{path} is {size} bytes, more than the {limit} allowed",
+                self.src
+            ));
         }
         if let Some(c) = self.captured[layer].remove(path) {
+            return Ok(c);
+        }
+        if let Some(c) = self.scans[layer]
+            .take_spooled(path)
+            .map_err(|e| format!("{}: reading back /{path}: {e}", self.src))?
+        {
             return Ok(c);
         }
         let mut capture = Capture::default();
         capture.paths.insert(path.to_string(), limit);
         let mut scan = self.scan(layer, &capture)?;
         if let Some(size) = scan.too_large.get(path) {
-            return Err(format!("{}: /{path} is {size} bytes, more than the {limit} allowed", self.src));
+            return Err(format!(
+                "{}: /{path} is {size} bytes, more than the {limit} allowed",
+                self.src
+            ));
         }
-        scan.captured
-            .remove(path)
-            .ok_or_else(|| format!("{}: /{path} vanished when its layer was read again", self.src))
+        scan.captured.remove(path).ok_or_else(|| {
+            format!(
+                "{}: /{path} vanished when its layer was read again",
+                self.src
+            )
+        })
     }
 
     /// Resolve a path, reading more layers while the answer is open.
@@ -505,7 +547,11 @@ impl LayerReader<'_> {
         mut capture: impl FnMut() -> Capture,
     ) -> Result<Option<(usize, String)>, Failure> {
         loop {
-            match self.view.resolve(path).map_err(|e| format!("{}: {e}", self.src))? {
+            match self
+                .view
+                .resolve(path)
+                .map_err(|e| format!("{}: {e}", self.src))?
+            {
                 Resolved::File { layer, path, .. } => return Ok(Some((layer, path))),
                 Resolved::Missing { .. } => return Ok(None),
                 Resolved::NeedMore => {
@@ -517,6 +563,15 @@ impl LayerReader<'_> {
     }
 }
 
+/// The module path of a manifest.yaml seen mid-stream (errors come later,
+/// when the manifest is parsed for real).
+fn module_of_manifest(text: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(text).ok()?;
+    Manifest::parse(text, "manifest.yaml")
+        .ok()
+        .map(|m| m.module)
+}
+
 fn is_gzip_layer_of(format: Format, media_type: &str) -> bool {
     media_type == format.layer_type()
 }
@@ -525,7 +580,13 @@ fn repack_one(ctx: &Context, job: &Job) -> Outcome {
     let mut out = Outcome::new(job);
     if let Err(m) = repack_inner(ctx, job, &mut out) {
         out.status = Status::Failed;
-        out.notifications.push(Notification::new(Level::Error, job.written.clone(), m));
+        // The notification names the image; do not say it twice.
+        let m = m
+            .strip_prefix(&format!("{}: ", job.source))
+            .map(str::to_string)
+            .unwrap_or(m);
+        out.notifications
+            .push(Notification::new(Level::Error, job.written.clone(), m));
     }
     out
 }
@@ -537,7 +598,9 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
     let image = &source.image;
     out.layers_total = image.layers.len();
     if image.layers.is_empty() {
-        return Err(format!("{src}: the image has no layers, so no manifest.yaml and no module"));
+        return Err(format!(
+            "{src}: the image has no layers, so no manifest.yaml and no module"
+        ));
     }
     let mut reader = LayerReader {
         store: store.as_ref(),
@@ -546,27 +609,35 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
         view: MergedView::new(image.layers.len()),
         captured: Vec::new(),
         too_large: Vec::new(),
+        scans: Vec::new(),
         downloads: 0,
     };
 
     // Already migrated? One gzip layer whose first plugin.wasm is a regular
     // file at the root holding a module: what Istio's fetcher accepts.
-    let candidate = image.layers.len() == 1 && is_gzip_layer_of(image.format, &image.layers[0].media_type);
+    let candidate =
+        image.layers.len() == 1 && is_gzip_layer_of(image.format, &image.layers[0].media_type);
     let mut first = Capture::default();
     first.paths.insert("manifest.yaml".into(), MAX_MANIFEST);
     first.first_plugin_wasm = candidate;
+    first.module_of_manifest = Some(module_of_manifest);
+    first.spool_wasm = true;
     let top = reader.read_next(&first)?;
     if let (true, Some(fp)) = (candidate && top.gzip, &top.first_plugin_wasm) {
         if let (true, Some(bytes)) = (fp.regular && fp.path == "plugin.wasm", &fp.content) {
             if let Ok(info) = wasm::check(bytes) {
                 out.layers_read = reader.downloads;
                 if let Some(text) = reader.captured[0].get("manifest.yaml") {
-                    if let Ok(m) = Manifest::parse(&String::from_utf8_lossy(text), "manifest.yaml") {
+                    if let Ok(m) = Manifest::parse(&String::from_utf8_lossy(text), "manifest.yaml")
+                    {
                         out.phase = Some(m.phase.to_string());
                         out.priority = m.priority;
                     }
                 }
-                out.module = Some(ModuleReport { path: "plugin.wasm".into(), info });
+                out.module = Some(ModuleReport {
+                    path: "plugin.wasm".into(),
+                    info,
+                });
                 out.status = Status::AlreadyMigrated;
                 out.digest = Some(source.manifest_digest.clone());
                 out.destination = Some(src.pinned(&source.manifest_digest));
@@ -582,6 +653,8 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
     let Some((layer, path)) = reader.settle("manifest.yaml", || {
         let mut c = Capture::default();
         c.paths.insert("manifest.yaml".into(), MAX_MANIFEST);
+        c.module_of_manifest = Some(module_of_manifest);
+        c.spool_wasm = true;
         c
     })?
     else {
@@ -619,7 +692,11 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
         format!(
             "module /{path}: {} bytes, proxy-wasm ABI {}; read {} of {} layers",
             info.size,
-            if info.abi_versions.is_empty() { "none".to_string() } else { info.abi_versions.join(", ") },
+            if info.abi_versions.is_empty() {
+                "none".to_string()
+            } else {
+                info.abi_versions.join(", ")
+            },
             out.layers_read,
             out.layers_total
         ),
@@ -627,7 +704,10 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
     out.module = Some(ModuleReport { path, info });
 
     // The new image.
-    let sme_manifest = ctx.config.sme_manifest.then(|| manifest.render_for_plugin_wasm());
+    let sme_manifest = ctx
+        .config
+        .sme_manifest
+        .then(|| manifest.render_for_plugin_wasm());
     let built = build::build(&ImageSpec {
         module: &module,
         sme_manifest: sme_manifest.as_deref(),
@@ -667,12 +747,16 @@ fn push(ctx: &Context, job: &Job, built: &BuiltImage, out: &mut Outcome) -> Resu
         // Blobs first: the tag appears only when everything it names is there.
         store.put_blob(&built.layer).map_err(|e| e.message)?;
         store.put_blob(&built.config).map_err(|e| e.message)?;
-        store.put_manifest(&built.manifest, &sel).map_err(|e| e.message)?;
+        store
+            .put_manifest(&built.manifest, &sel)
+            .map_err(|e| e.message)?;
     }
     let back = store
         .fetch_manifest(&sel)
         .map_err(|e| e.message)?
-        .ok_or_else(|| format!("{dst}: the manifest was pushed but cannot be read back; check the registry"))?;
+        .ok_or_else(|| {
+            format!("{dst}: the manifest was pushed but cannot be read back; check the registry")
+        })?;
     if back.digest != built.digest() || back.body != built.manifest.data {
         return Err(format!(
             "{dst}: read back digest {} instead of the pushed {}; another writer may have replaced the tag",
@@ -680,9 +764,16 @@ fn push(ctx: &Context, job: &Job, built: &BuiltImage, out: &mut Outcome) -> Resu
             built.digest()
         ));
     }
-    out.status = if unchanged { Status::Unchanged } else { Status::Pushed };
+    out.status = if unchanged {
+        Status::Unchanged
+    } else {
+        Status::Pushed
+    };
     if unchanged {
-        out.note(Level::Info, format!("{dst} already holds this image; nothing pushed"));
+        out.note(
+            Level::Info,
+            format!("{dst} already holds this image; nothing pushed"),
+        );
     }
     out.digest = Some(built.digest().to_string());
     out.destination = Some(dst.pinned(built.digest()));
@@ -730,7 +821,8 @@ pub fn execute(config: &RepackConfig) -> i32 {
         );
         bar
     });
-    let results: Vec<Mutex<Option<Outcome>>> = config.jobs.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<Outcome>>> =
+        config.jobs.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for _ in 0..config.parallel.min(config.jobs.len()) {

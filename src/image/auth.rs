@@ -59,10 +59,13 @@ pub struct AuthConfig {
 impl AuthConfig {
     /// The usual places, read from the environment (not yet opened).
     pub fn from_env(explicit: Option<(String, Secret)>, authfile: Option<PathBuf>) -> AuthConfig {
-        let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
-        let podman = env("REGISTRY_AUTH_FILE").or_else(|| {
-            env("XDG_RUNTIME_DIR").map(|d| d.join("containers").join("auth.json"))
-        });
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let podman = env("REGISTRY_AUTH_FILE")
+            .or_else(|| env("XDG_RUNTIME_DIR").map(|d| d.join("containers").join("auth.json")));
         let docker = env("DOCKER_CONFIG")
             .map(|d| d.join("config.json"))
             .or_else(|| env("HOME").map(|h| h.join(".docker").join("config.json")));
@@ -80,7 +83,10 @@ impl AuthConfig {
         if self.explicit.is_some() {
             s.push("--username/--password-stdin".to_string());
         }
-        for p in [&self.authfile, &self.podman, &self.docker].into_iter().flatten() {
+        for p in [&self.authfile, &self.podman, &self.docker]
+            .into_iter()
+            .flatten()
+        {
             s.push(p.display().to_string());
         }
         if s.is_empty() {
@@ -100,7 +106,10 @@ impl AuthConfig {
                 source: "--username/--password-stdin".into(),
             }));
         }
-        for path in [&self.authfile, &self.podman, &self.docker].into_iter().flatten() {
+        for path in [&self.authfile, &self.podman, &self.docker]
+            .into_iter()
+            .flatten()
+        {
             if let Some(c) = lookup_in_file(path, registry)? {
                 return Ok(Some(c));
             }
@@ -168,7 +177,11 @@ fn lookup_in_file(path: &Path, registry: &str) -> Result<Option<Credential>, Str
     }
     // Exact keys first (podman also allows host/namespace keys: the most
     // specific one that is only the host is what applies to a whole host).
-    let mut keys: Vec<&String> = file.auths.keys().filter(|k| key_host(k) == registry).collect();
+    let mut keys: Vec<&String> = file
+        .auths
+        .keys()
+        .filter(|k| key_host(k) == registry)
+        .collect();
     keys.sort_by_key(|k| k.len());
     for k in keys {
         let e = &file.auths[k];
@@ -245,8 +258,9 @@ fn run_helper(name: &str, registry: &str, source: &str) -> Result<Option<Credent
             said.lines().next().unwrap_or("").trim()
         ));
     }
-    let answer: HelperAnswer = serde_json::from_slice(&out.stdout)
-        .map_err(|_| format!("{program} get ({source}) did not answer with the helper protocol's JSON"))?;
+    let answer: HelperAnswer = serde_json::from_slice(&out.stdout).map_err(|_| {
+        format!("{program} get ({source}) did not answer with the helper protocol's JSON")
+    })?;
     Ok(Some(Credential {
         username: answer.username,
         password: Secret::new(answer.secret),

@@ -200,10 +200,17 @@ mod tests {
         let a = build(&spec).unwrap();
         let b = build(&spec).unwrap();
         assert_eq!(a.digest(), b.digest());
-        let docker = build(&ImageSpec { format: Format::Docker, ..spec.clone() }).unwrap();
+        let docker = build(&ImageSpec {
+            format: Format::Docker,
+            ..spec.clone()
+        })
+        .unwrap();
         assert_ne!(docker.digest(), a.digest());
         let m: serde_json::Value = serde_json::from_slice(&docker.manifest.data).unwrap();
-        assert_eq!(m["layers"][0]["mediaType"], crate::image::media::DOCKER_LAYER_GZIP);
+        assert_eq!(
+            m["layers"][0]["mediaType"],
+            crate::image::media::DOCKER_LAYER_GZIP
+        );
         assert_eq!(m["config"]["mediaType"], crate::image::media::DOCKER_CONFIG);
 
         let mut gz = flate2::read::GzDecoder::new(&a.layer.data[..]);

@@ -5,7 +5,9 @@
 
 use crate::image::build::Blob;
 use crate::image::media::{Descriptor, OCI_INDEX};
-use crate::image::source::{verify_manifest, Fetched, Selector, Store, StoreError, VerifyingReader};
+use crate::image::source::{
+    verify_manifest, Fetched, Selector, Store, StoreError, VerifyingReader,
+};
 use crate::image::LayoutRef;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
@@ -153,6 +155,10 @@ impl Store for LayoutStore {
 
     fn put_manifest(&self, manifest: &Blob, sel: &Selector) -> Result<(), StoreError> {
         self.put_blob(manifest)?;
+        if let Selector::Digest(_) = sel {
+            // Stored by digest only (an index child): no entry of its own.
+            return Ok(());
+        }
         let _guard = INDEX_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let layout_file = self.root().join("oci-layout");
         if !layout_file.exists() {
@@ -172,6 +178,7 @@ impl Store for LayoutStore {
                 desc.annotations.insert(REF_NAME.into(), t.clone());
             }
             Selector::Digest(_) | Selector::Only => {
+                // An untagged image: one entry per digest.
                 index.manifests.retain(|m| m.digest != desc.digest);
             }
         }

@@ -146,20 +146,24 @@ pub fn parse(body: &[u8]) -> Result<Manifest, String> {
     let raw: Raw = serde_json::from_slice(body)
         .map_err(|e| format!("the manifest is not valid JSON ({e})"))?;
     let media_type = raw.media_type.as_deref().unwrap_or("");
-    if raw.schema_version == Some(1) || media_type == DOCKER_SCHEMA1 || media_type == DOCKER_SCHEMA1_SIGNED {
+    if raw.schema_version == Some(1)
+        || media_type == DOCKER_SCHEMA1
+        || media_type == DOCKER_SCHEMA1_SIGNED
+    {
         return Err("it is a Docker schema 1 manifest, which Istio's fetcher rejects; push the image again with a current Docker, buildah or skopeo (they write schema 2)".into());
     }
     if raw.schema_version != Some(2) {
-        return Err(format!(
-            "schemaVersion {:?} is not 2",
-            raw.schema_version
-        ));
+        return Err(format!("schemaVersion {:?} is not 2", raw.schema_version));
     }
     let is_index = match media_type {
         OCI_INDEX | DOCKER_LIST => true,
         OCI_MANIFEST | DOCKER_MANIFEST => false,
         "" => raw.manifests.is_some() && raw.layers.is_none(),
-        other => return Err(format!("manifest media type {other} is not an image manifest or index")),
+        other => {
+            return Err(format!(
+                "manifest media type {other} is not an image manifest or index"
+            ))
+        }
     };
     if is_index {
         return Ok(Manifest::Index(raw.manifests.unwrap_or_default()));
@@ -224,7 +228,11 @@ pub fn choose_platform<'a>(
         .collect();
     Err(format!(
         "the index has no {want_p} image (it has: {}); choose one with --platform",
-        if available.is_empty() { "nothing".to_string() } else { available.join(", ") }
+        if available.is_empty() {
+            "nothing".to_string()
+        } else {
+            available.join(", ")
+        }
     ))
 }
 
@@ -233,7 +241,10 @@ pub fn config_platform(config: &[u8]) -> Option<Platform> {
     let v: serde_json::Value = serde_json::from_slice(config).ok()?;
     let os = v.get("os")?.as_str()?.to_string();
     let architecture = v.get("architecture")?.as_str()?.to_string();
-    let variant = v.get("variant").and_then(|x| x.as_str()).map(str::to_string);
+    let variant = v
+        .get("variant")
+        .and_then(|x| x.as_str())
+        .map(str::to_string);
     Some(Platform {
         os,
         architecture,
@@ -262,22 +273,36 @@ mod tests {
     #[test]
     fn detects_formats() {
         let d = r#"{"digest":"sha256:00","size":1"#;
-        let docker = format!(r#"{{"schemaVersion":2,"config":{d},"mediaType":"{DOCKER_CONFIG}"}},"layers":[]}}"#);
+        let docker = format!(
+            r#"{{"schemaVersion":2,"config":{d},"mediaType":"{DOCKER_CONFIG}"}},"layers":[]}}"#
+        );
         match parse(docker.as_bytes()).unwrap() {
             Manifest::Image(m) => assert_eq!(m.format, Format::Docker),
             other => panic!("{other:?}"),
         }
         let oci = format!(r#"{{"schemaVersion":2,"config":{d}}},"layers":[]}}"#);
-        assert!(matches!(parse(oci.as_bytes()).unwrap(), Manifest::Image(ImageManifest { format: Format::Oci, .. })));
+        assert!(matches!(
+            parse(oci.as_bytes()).unwrap(),
+            Manifest::Image(ImageManifest {
+                format: Format::Oci,
+                ..
+            })
+        ));
         let index = r#"{"schemaVersion":2,"manifests":[]}"#;
-        assert!(matches!(parse(index.as_bytes()).unwrap(), Manifest::Index(_)));
+        assert!(matches!(
+            parse(index.as_bytes()).unwrap(),
+            Manifest::Index(_)
+        ));
         let e = parse(br#"{"schemaVersion":1,"fsLayers":[]}"#).unwrap_err();
         assert!(e.contains("schema 1"), "{e}");
     }
 
     #[test]
     fn chooses_like_istio() {
-        let both = [desc(Some(("linux", "arm64"))), desc(Some(("linux", "amd64")))];
+        let both = [
+            desc(Some(("linux", "arm64"))),
+            desc(Some(("linux", "amd64"))),
+        ];
         assert_eq!(choose_platform(&both, None).unwrap(), &both[1]);
         let arm = Platform::parse("linux/arm64").unwrap();
         assert_eq!(choose_platform(&both, Some(&arm)).unwrap(), &both[0]);

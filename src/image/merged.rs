@@ -24,7 +24,9 @@ const MAX_SYMLINKS: usize = 40;
 /// What a layer says about one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryKind {
-    File { size: u64 },
+    File {
+        size: u64,
+    },
     Dir,
     Symlink(String),
     /// A hard link to another path of the same layer.
@@ -115,7 +117,10 @@ impl LayerIndex {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     /// In layer `layer` (0 = the top layer).
-    Found { layer: usize, kind: EntryKind },
+    Found {
+        layer: usize,
+        kind: EntryKind,
+    },
     Absent,
     /// A layer not read yet could hold it.
     Unknown,
@@ -125,7 +130,11 @@ pub enum Lookup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Resolved {
     /// A regular file: its content is entry `path` of layer `layer`.
-    File { layer: usize, path: String, size: u64 },
+    File {
+        layer: usize,
+        path: String,
+        size: u64,
+    },
     /// Nothing there; `path` is the component that is missing.
     Missing { path: String },
     /// Read another layer and ask again.
@@ -289,6 +298,9 @@ impl MergedView {
     }
 }
 
+/// Reads the module path out of a manifest.yaml's bytes.
+pub type ModuleOfManifest = fn(&[u8]) -> Option<String>;
+
 /// Which file contents to keep while a layer streams by.
 #[derive(Debug, Default, Clone)]
 pub struct Capture {
@@ -296,6 +308,13 @@ pub struct Capture {
     pub paths: BTreeMap<String, u64>,
     /// Note the first entry whose base name is `plugin.wasm` (Istio's rule).
     pub first_plugin_wasm: bool,
+    /// When the root manifest.yaml streams by, ask this for the module path
+    /// and keep that file too if it comes later in the same layer.
+    pub module_of_manifest: Option<ModuleOfManifest>,
+    /// Keep `*.wasm` files in an anonymous temporary file (not in memory):
+    /// one of them may turn out to be the module once manifest.yaml is known,
+    /// and the layer then need not be downloaded again.
+    pub spool_wasm: bool,
 }
 
 /// The first `plugin.wasm` entry of a layer, as Istio's fetcher finds it.
@@ -320,6 +339,24 @@ pub struct LayerScan {
     pub first_plugin_wasm: Option<FirstPluginWasm>,
     /// The layer was gzip-compressed (Istio needs that of a migrated image).
     pub gzip: bool,
+    /// Spooled `*.wasm` files: path → (offset, length) in `spool`.
+    pub spooled: HashMap<String, (u64, u64)>,
+    pub spool: Option<std::fs::File>,
+}
+
+impl LayerScan {
+    /// A spooled file's content, if it was spooled.
+    pub fn take_spooled(&mut self, path: &str) -> io::Result<Option<Vec<u8>>> {
+        use std::io::{Seek, SeekFrom};
+        let (Some(&(offset, len)), Some(spool)) = (self.spooled.get(path), self.spool.as_mut())
+        else {
+            return Ok(None);
+        };
+        spool.seek(SeekFrom::Start(offset))?;
+        let mut buf = Vec::with_capacity(len as usize);
+        spool.take(len).read_to_end(&mut buf)?;
+        Ok(Some(buf))
+    }
 }
 
 /// Why a layer could not be read.
@@ -391,7 +428,11 @@ fn is_verification_error(e: &io::Error) -> bool {
 
 fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<(), LayerError> {
     let wrap = |e: io::Error| {
-        if is_verification_error(&e) || e.kind() != io::ErrorKind::InvalidData && e.kind() != io::ErrorKind::Other && e.kind() != io::ErrorKind::UnexpectedEof {
+        if is_verification_error(&e)
+            || e.kind() != io::ErrorKind::InvalidData
+                && e.kind() != io::ErrorKind::Other
+                && e.kind() != io::ErrorKind::UnexpectedEof
+        {
             LayerError::Io(e)
         } else {
             LayerError::Tar(e)
@@ -399,6 +440,7 @@ fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<
     };
     let mut archive = tar::Archive::new(reader);
     let mut first = true;
+    let mut wanted = want.paths.clone();
     for entry in archive.entries().map_err(wrap)? {
         let mut entry = entry.map_err(wrap)?;
         let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -437,7 +479,7 @@ fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<
             };
             if regular && path == "plugin.wasm" && size <= MAX_MODULE {
                 let mut buf = Vec::with_capacity(size as usize);
-                (&mut entry).read_to_end(&mut buf).map_err(wrap)?;
+                entry.read_to_end(&mut buf).map_err(wrap)?;
                 fp.content = Some(buf.clone());
                 if want.paths.contains_key(&path) {
                     scan.captured.insert(path.clone(), buf);
@@ -446,7 +488,8 @@ fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<
             scan.first_plugin_wasm = Some(fp);
         }
         first = false;
-        if let (Some(limit), EntryKind::File { .. }) = (want.paths.get(&path), &kind) {
+        if let (Some(limit), EntryKind::File { .. }) = (wanted.get(&path).copied(), &kind) {
+            let limit = &limit;
             // A later entry of the same path replaces an earlier one.
             if size > *limit {
                 scan.too_large.insert(path.clone(), size);
@@ -455,7 +498,26 @@ fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<
                 let mut buf = Vec::with_capacity(size as usize);
                 entry.read_to_end(&mut buf).map_err(wrap)?;
                 scan.too_large.remove(&path);
+                if path == "manifest.yaml" {
+                    let module = want.module_of_manifest.and_then(|f| f(&buf));
+                    if let Some(m) = module.as_deref().and_then(normalize_entry_name) {
+                        wanted.entry(m).or_insert(MAX_MODULE);
+                    }
+                }
                 scan.captured.insert(path.clone(), buf);
+            }
+        } else if want.spool_wasm
+            && matches!(kind, EntryKind::File { size } if size <= MAX_MODULE)
+            && path.to_ascii_lowercase().ends_with(".wasm")
+        {
+            if scan.spool.is_none() {
+                scan.spool = Some(tempfile::tempfile().map_err(LayerError::Io)?);
+            }
+            if let Some(spool) = scan.spool.as_mut() {
+                use std::io::{Seek, SeekFrom};
+                let offset = spool.seek(SeekFrom::End(0)).map_err(LayerError::Io)?;
+                let len = io::copy(&mut entry, spool).map_err(wrap)?;
+                scan.spooled.insert(path.clone(), (offset, len));
             }
         }
         scan.index.add(path, kind);
@@ -491,27 +553,57 @@ mod tests {
         };
         assert_eq!(
             v.resolve("/b/x.wasm").unwrap(),
-            Resolved::File { layer: 0, path: "b/x.wasm".into(), size: 1 }
+            Resolved::File {
+                layer: 0,
+                path: "b/x.wasm".into(),
+                size: 1
+            }
         );
-        assert_eq!(v.resolve("a/gone").unwrap(), Resolved::Missing { path: "a/gone".into() });
-        assert!(matches!(v.resolve("a/kept").unwrap(), Resolved::File { layer: 1, .. }));
+        assert_eq!(
+            v.resolve("a/gone").unwrap(),
+            Resolved::Missing {
+                path: "a/gone".into()
+            }
+        );
+        assert!(matches!(
+            v.resolve("a/kept").unwrap(),
+            Resolved::File { layer: 1, .. }
+        ));
     }
 
     #[test]
     fn opaque_directories_hide_lower_content() {
         let top = layer(&[("d/.wh..wh..opq", file()), ("d/new", file())]);
         let base = layer(&[("d/old", file()), ("e/f", file())]);
-        let v = MergedView { layers: vec![top, base], total: 2 };
-        assert!(matches!(v.resolve("d/old").unwrap(), Resolved::Missing { .. }));
-        assert!(matches!(v.resolve("d/new").unwrap(), Resolved::File { layer: 0, .. }));
-        assert!(matches!(v.resolve("e/f").unwrap(), Resolved::File { layer: 1, .. }));
+        let v = MergedView {
+            layers: vec![top, base],
+            total: 2,
+        };
+        assert!(matches!(
+            v.resolve("d/old").unwrap(),
+            Resolved::Missing { .. }
+        ));
+        assert!(matches!(
+            v.resolve("d/new").unwrap(),
+            Resolved::File { layer: 0, .. }
+        ));
+        assert!(matches!(
+            v.resolve("e/f").unwrap(),
+            Resolved::File { layer: 1, .. }
+        ));
     }
 
     #[test]
     fn stops_early_only_when_settled() {
         let top = layer(&[("m.wasm", file())]);
-        let v = MergedView { layers: vec![top], total: 3 };
-        assert!(matches!(v.resolve("m.wasm").unwrap(), Resolved::File { .. }));
+        let v = MergedView {
+            layers: vec![top],
+            total: 3,
+        };
+        assert!(matches!(
+            v.resolve("m.wasm").unwrap(),
+            Resolved::File { .. }
+        ));
         assert_eq!(v.resolve("other").unwrap(), Resolved::NeedMore);
     }
 
@@ -525,14 +617,32 @@ mod tests {
             ("out", EntryKind::Symlink("../../etc/passwd".into())),
             ("loop", EntryKind::Symlink("loop".into())),
         ]);
-        let v = MergedView { layers: vec![l], total: 1 };
+        let v = MergedView {
+            layers: vec![l],
+            total: 1,
+        };
         for p in ["abs", "rel", "dirlink/real.wasm", "/dirlink/./real.wasm"] {
-            assert!(matches!(v.resolve(p).unwrap(), Resolved::File { .. }), "{p}");
+            assert!(
+                matches!(v.resolve(p).unwrap(), Resolved::File { .. }),
+                "{p}"
+            );
         }
-        assert!(matches!(v.resolve("out"), Err(ResolveError::Escapes { .. })));
-        assert!(matches!(v.resolve("../x"), Err(ResolveError::Escapes { .. })));
-        assert!(matches!(v.resolve("loop"), Err(ResolveError::TooManyLinks { .. })));
-        assert!(matches!(v.resolve("lib"), Err(ResolveError::NotRegular { .. })));
+        assert!(matches!(
+            v.resolve("out"),
+            Err(ResolveError::Escapes { .. })
+        ));
+        assert!(matches!(
+            v.resolve("../x"),
+            Err(ResolveError::Escapes { .. })
+        ));
+        assert!(matches!(
+            v.resolve("loop"),
+            Err(ResolveError::TooManyLinks { .. })
+        ));
+        assert!(matches!(
+            v.resolve("lib"),
+            Err(ResolveError::NotRegular { .. })
+        ));
     }
 
     #[test]
@@ -542,7 +652,8 @@ mod tests {
         h.set_size(3);
         h.set_mode(0o644);
         h.set_entry_type(tar::EntryType::Regular);
-        b.append_data(&mut h, "./x/plugin.wasm", &b"abc"[..]).unwrap();
+        b.append_data(&mut h, "./x/plugin.wasm", &b"abc"[..])
+            .unwrap();
         let tar = b.into_inner().unwrap();
         let mut want = Capture::default();
         want.paths.insert("x/plugin.wasm".into(), 10);

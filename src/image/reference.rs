@@ -136,8 +136,7 @@ fn is_tag(t: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
@@ -307,7 +306,10 @@ mod tests {
         );
         assert_eq!(reg("localhost/a").registry, "localhost");
         let r = reg("127.0.0.1:5000/a/b:2");
-        assert_eq!((r.registry.as_str(), r.repository.as_str()), ("127.0.0.1:5000", "a/b"));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str()),
+            ("127.0.0.1:5000", "a/b")
+        );
         // Display agrees with the image map's normalisation.
         for s in ["nginx", "user/app:1", "quay.io/x/y", "localhost:5000/a:b"] {
             assert_eq!(reg(s).to_string(), crate::imagemap::normalize_reference(s));
@@ -323,7 +325,13 @@ mod tests {
         let r = reg(&format!("quay.io/x/y:1@{d}"));
         assert_eq!(r.tag.as_deref(), Some("1"));
         assert_eq!(reg("oci://quay.io/x:1").to_string(), "quay.io/x:1");
-        for bad in ["", "Quay.io/X", "quay.io/x@sha256:12", "docker://quay.io/x", "x:-bad"] {
+        for bad in [
+            "",
+            "Quay.io/X",
+            "quay.io/x@sha256:12",
+            "docker://quay.io/x",
+            "x:-bad",
+        ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad}");
         }
     }

@@ -11,7 +11,9 @@
 use crate::image::auth::AuthConfig;
 use crate::image::build::Blob;
 use crate::image::media::{self, Descriptor};
-use crate::image::source::{verify_manifest, Fetched, Selector, Store, StoreError, VerifyingReader};
+use crate::image::source::{
+    verify_manifest, Fetched, Selector, Store, StoreError, VerifyingReader,
+};
 use crate::image::RegistryRef;
 use futures_util::StreamExt;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
@@ -71,7 +73,10 @@ impl RegistryClient {
         for f in &options.ca_files {
             let data = std::fs::read(f)
                 .map_err(|e| format!("--ca-file {}: cannot read: {e}", f.display()))?;
-            if !data.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
+            if !data
+                .windows(27)
+                .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+            {
                 return Err(format!(
                     "--ca-file {}: no PEM certificate in it (expected -----BEGIN CERTIFICATE-----)",
                     f.display()
@@ -113,11 +118,10 @@ impl RegistryClient {
         if let Some(s) = sources.get(&r.registry) {
             return Ok(s.clone());
         }
-        let cred = self
-            .options
-            .auth
-            .lookup(&r.registry)
-            .map_err(|m| StoreError::new(format!("{r}: credentials for {}: {m}", r.registry)))?;
+        let cred =
+            self.options.auth.lookup(&r.registry).map_err(|m| {
+                StoreError::new(format!("{r}: credentials for {}: {m}", r.registry))
+            })?;
         let (auth, source) = match cred {
             Some(c) => (
                 RegistryAuth::Basic(c.username.clone(), c.password.expose().to_string()),
@@ -133,8 +137,10 @@ impl RegistryClient {
             ),
         };
         let oci = r.to_oci();
-        self.runtime
-            .block_on(self.client.store_auth_if_needed(oci.resolve_registry(), &auth));
+        self.runtime.block_on(
+            self.client
+                .store_auth_if_needed(oci.resolve_registry(), &auth),
+        );
         sources.insert(r.registry.clone(), source.clone());
         Ok(source)
     }
@@ -194,7 +200,9 @@ fn is_transient(e: &OciDistributionError) -> bool {
         OciDistributionError::RequestError(r) => r.is_timeout() || r.is_connect() && !is_tls(r),
         OciDistributionError::IoError(io) => matches!(
             io.kind(),
-            io::ErrorKind::TimedOut | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+            io::ErrorKind::TimedOut
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::ConnectionAborted
         ),
         _ => false,
     }
@@ -202,7 +210,16 @@ fn is_transient(e: &OciDistributionError) -> bool {
 
 fn is_tls(r: &reqwest::Error) -> bool {
     let s = chain(r).to_lowercase();
-    s.contains("certificate") || s.contains("tls") || s.contains("handshake")
+    // "corrupt message": rustls met a plain-HTTP answer.
+    [
+        "certificate",
+        "tls",
+        "handshake",
+        "corrupt message",
+        "invalidcontenttype",
+    ]
+    .iter()
+    .any(|k| s.contains(k))
 }
 
 fn is_not_found(e: &OciDistributionError) -> bool {
@@ -272,8 +289,8 @@ impl RegistryStore {
             ),
             OciDistributionError::RequestError(req) => {
                 let detail = chain(req);
-                let advice = if is_tls(req) {
-                    format!("if {host} uses a private CA, pass --ca-file CA.pem; if it speaks plain HTTP, pass --plain-http {host}")
+                let advice = if is_tls(req) || req.is_connect() {
+                    format!("if {host} speaks plain HTTP, pass --plain-http {host}; if it uses a private CA, pass --ca-file CA.pem; otherwise check that it is reachable")
                 } else if detail.contains("http://") || detail.contains("connect") {
                     format!("check that {host} is reachable; a plain-HTTP registry must be named with --plain-http {host}")
                 } else {
@@ -336,9 +353,9 @@ impl Store for RegistryStore {
         let auth = self.client.ensure_auth(&self.reference)?;
         let oci = self.oci_ref(sel);
         let c = &self.client.client;
-        let got = self.client.retry(|| {
-            c.pull_manifest_raw(&oci, &RegistryAuth::Anonymous, media::ACCEPTED)
-        });
+        let got = self
+            .client
+            .retry(|| c.pull_manifest_raw(&oci, &RegistryAuth::Anonymous, media::ACCEPTED));
         match got {
             Ok((body, _)) => verify_manifest(body.to_vec(), sel)
                 .map(Some)

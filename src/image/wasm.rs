@@ -68,7 +68,10 @@ pub fn check(bytes: &[u8]) -> Result<ModuleInfo, ModuleError> {
     abi_versions.sort();
     Ok(ModuleInfo {
         size,
-        sha256: format!("sha256:{}", hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))),
+        sha256: format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+        ),
         abi_versions,
     })
 }
@@ -83,7 +86,9 @@ mod tests {
         let info = check(&m).unwrap();
         assert_eq!(info.abi_versions, vec!["0.2.1"]);
         assert_eq!(check(b"\0asm").unwrap_err(), ModuleError::TooSmall(4));
-        assert!(matches!(check(b"not wasm at all").unwrap_err(), ModuleError::NoMagic(h) if h == "not\\x20"));
+        assert!(
+            matches!(check(b"not wasm at all").unwrap_err(), ModuleError::NoMagic(h) if h == "not\\x20")
+        );
         // Right magic and version, then garbage.
         let mut bad = b"\0asm\x01\0\0\0".to_vec();
         bad.extend_from_slice(&[0xff, 0xff, 0xff]);

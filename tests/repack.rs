@@ -628,3 +628,114 @@ fn walkdir(d: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn transient_registry_errors_are_retried_then_reported() {
+    use common::flaky::FlakyProxy;
+    use std::sync::atomic::Ordering;
+    let e = env(Flavour::Anonymous);
+    e.push("docker-v2s2", "sme/flaky:1");
+    // Two 503s, then the registry: the run succeeds.
+    let proxy = FlakyProxy::start(&e.reg.host, 2, 503);
+    let src = format!("{}/sme/flaky:1", proxy.host);
+    sme2wasm(e.home.path())
+        .args([
+            "repack",
+            &src,
+            "--to",
+            &e.r("wasm/flaky:1"),
+            "--plain-http",
+            &proxy.host,
+        ])
+        .args(e.reg.flags())
+        .assert()
+        .success();
+    assert_eq!(proxy.errors_served.load(Ordering::SeqCst), 2);
+    fetch_like_istio(&e.reg, &e.r("wasm/flaky:1"));
+    // 429 for ever: bounded retries, then an error that says what happened.
+    let proxy = FlakyProxy::start(&e.reg.host, usize::MAX, 429);
+    let src = format!("{}/sme/flaky:1", proxy.host);
+    let started = std::time::Instant::now();
+    let a = sme2wasm(e.home.path())
+        .args([
+            "repack",
+            &src,
+            "--to",
+            &e.r("wasm/flaky:2"),
+            "--plain-http",
+            &proxy.host,
+        ])
+        .args(e.reg.flags())
+        .assert()
+        .code(1);
+    let err = stderr(&a);
+    assert!(
+        err.contains("HTTP 429") && err.contains("try later"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let served = proxy.errors_served.load(Ordering::SeqCst);
+    assert!((3..=10).contains(&served), "bounded retries: {served}");
+}
+
+#[test]
+fn credential_helpers_and_podman_auth_files() {
+    let e = env(Flavour::Htpasswd);
+    e.push("docker-v2s2", "sme/helper:1");
+    let src = e.r("sme/helper:1");
+    // A docker-credential-* helper that records the server it was asked for.
+    let bin = tempfile::tempdir().unwrap();
+    let asked = bin.path().join("asked");
+    let helper = bin.path().join("docker-credential-fake");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat > {asked}\nprintf '{{\"ServerURL\":\"x\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}'\n",
+            asked = asked.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (i, config) in [
+        format!(r#"{{"credHelpers":{{"{}":"fake"}}}}"#, e.reg.host),
+        r#"{"credsStore":"fake"}"#.to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let cfg = tempfile::tempdir().unwrap();
+        std::fs::write(cfg.path().join("config.json"), config).unwrap();
+        let a = sme2wasm(e.home.path())
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", cfg.path())
+            .args(["repack", &src, "--to", &e.r(&format!("wasm/helper:{i}"))])
+            .args(e.reg.flags())
+            .assert()
+            .success();
+        assert!(!stderr(&a).contains(PASSWORD));
+        assert_eq!(std::fs::read_to_string(&asked).unwrap(), e.reg.host);
+    }
+    // podman's auth.json through REGISTRY_AUTH_FILE.
+    let podman = tempfile::tempdir().unwrap();
+    let file = podman.path().join("auth.json");
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    std::fs::write(
+        &file,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, e.reg.host),
+    )
+    .unwrap();
+    sme2wasm(e.home.path())
+        .env("REGISTRY_AUTH_FILE", &file)
+        .args(["repack", &src, "--to", &e.r("wasm/helper:podman")])
+        .args(e.reg.flags())
+        .assert()
+        .success();
+    fetch_like_istio(&e.reg, &e.r("wasm/helper:podman"));
+}

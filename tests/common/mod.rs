@@ -3,6 +3,7 @@
 //! fetcher reads it (SPEC §7).
 #![allow(dead_code)]
 
+pub mod flaky;
 pub mod images;
 pub mod registry;
 

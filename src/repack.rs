@@ -23,7 +23,6 @@ use crate::imagemap::{ImageMap, ImageMapEntry};
 use crate::manifest::Manifest;
 use crate::notify::{Level, Notification};
 use serde::Serialize;
-use std::collections::HashMap;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -468,13 +467,16 @@ struct LayerReader<'a> {
     store: &'a dyn Store,
     src: &'a ImageRef,
     image: &'a media::ImageManifest,
+    /// The indexes of the layers read so far, top first.
     view: MergedView,
-    captured: Vec<HashMap<String, Vec<u8>>>,
-    too_large: Vec<HashMap<String, u64>>,
-    /// What was read of each layer (spooled candidates).
+    /// What else was kept of each layer read (its index moved to `view`).
     scans: Vec<merged::LayerScan>,
+    /// Layer downloads, re-reads and retries included.
     downloads: usize,
 }
+
+/// A layer download cut short (not a verification failure) is tried again.
+const LAYER_ATTEMPTS: u32 = 3;
 
 impl LayerReader<'_> {
     /// Layer `i` counted from the top (0 = the last in the manifest).
@@ -484,37 +486,48 @@ impl LayerReader<'_> {
 
     fn scan(&mut self, i: usize, capture: &Capture) -> Result<merged::LayerScan, Failure> {
         let desc = self.desc(i).clone();
-        self.downloads += 1;
-        let reader = self.store.open_blob(&desc).map_err(|e| e.message)?;
-        merged::scan_layer(reader, capture)
-            .map_err(|e| format!("{}: layer {}: {e}", self.src, desc.digest))
+        let mut delay = std::time::Duration::from_millis(500);
+        for attempt in 1.. {
+            self.downloads += 1;
+            let reader = self.store.open_blob(&desc).map_err(|e| e.message)?;
+            match merged::scan_layer(reader, capture) {
+                Ok(scan) => return Ok(scan),
+                Err(merged::LayerError::Io(e))
+                    if attempt < LAYER_ATTEMPTS
+                        && !e.to_string().contains("failed verification") =>
+                {
+                    std::thread::sleep(delay);
+                    delay *= 2;
+                }
+                Err(e) => return Err(format!("{}: layer {}: {e}", self.src, desc.digest)),
+            }
+        }
+        unreachable!("the loop returns")
     }
 
-    fn read_next(&mut self, capture: &Capture) -> Result<merged::LayerScan, Failure> {
+    /// Read the next layer down; returns its position (0 = top).
+    fn read_next(&mut self, capture: &Capture) -> Result<usize, Failure> {
         let i = self.view.layers.len();
         let mut scan = self.scan(i, capture)?;
         self.view.layers.push(std::mem::take(&mut scan.index));
-        self.captured.push(std::mem::take(&mut scan.captured));
-        self.too_large.push(std::mem::take(&mut scan.too_large));
-        let first_plugin_wasm = scan.first_plugin_wasm.take();
-        let gzip = scan.gzip;
         self.scans.push(scan);
-        Ok(merged::LayerScan {
-            first_plugin_wasm,
-            gzip,
-            ..Default::default()
-        })
+        Ok(i)
     }
 
-    /// The content of a resolved file, read again if it was not kept.
+    fn too_large(&self, path: &str, size: u64, limit: u64) -> Failure {
+        format!(
+            "{}: /{path} is {size} bytes, more than the {limit} allowed",
+            self.src
+        )
+    }
+
+    /// The content of a resolved file: kept while streaming, spooled, or
+    /// (rarely) read again.
     fn content(&mut self, layer: usize, path: &str, limit: u64) -> Result<Vec<u8>, Failure> {
-        if let Some(size) = self.too_large[layer].get(path) {
-            return Err(format!(
-                "{}: /{path} is {size} bytes, more than the {limit} allowed",
-                self.src
-            ));
+        if let Some(&size) = self.scans[layer].too_large.get(path) {
+            return Err(self.too_large(path, size, limit));
         }
-        if let Some(c) = self.captured[layer].remove(path) {
+        if let Some(c) = self.scans[layer].captured.remove(path) {
             return Ok(c);
         }
         if let Some(c) = self.scans[layer]
@@ -526,11 +539,8 @@ impl LayerReader<'_> {
         let mut capture = Capture::default();
         capture.paths.insert(path.to_string(), limit);
         let mut scan = self.scan(layer, &capture)?;
-        if let Some(size) = scan.too_large.get(path) {
-            return Err(format!(
-                "{}: /{path} is {size} bytes, more than the {limit} allowed",
-                self.src
-            ));
+        if let Some(&size) = scan.too_large.get(path) {
+            return Err(self.too_large(path, size, limit));
         }
         scan.captured.remove(path).ok_or_else(|| {
             format!(
@@ -572,6 +582,22 @@ fn module_of_manifest(text: &[u8]) -> Option<String> {
         .map(|m| m.module)
 }
 
+/// The single layer of an image, if it already is what Istio's fetcher
+/// takes: gzip, the first `plugin.wasm` a regular file at the root, a module.
+fn already_migrated(scan: &merged::LayerScan) -> Option<(ModuleInfo, Option<Manifest>)> {
+    let fp = scan.first_plugin_wasm.as_ref()?;
+    if !scan.gzip || !fp.regular || fp.path != "plugin.wasm" {
+        return None;
+    }
+    let info = wasm::check(fp.content.as_deref()?).ok()?;
+    let manifest = scan
+        .captured
+        .get("manifest.yaml")
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .and_then(|t| Manifest::parse(t, "manifest.yaml").ok());
+    Some((info, manifest))
+}
+
 fn is_gzip_layer_of(format: Format, media_type: &str) -> bool {
     media_type == format.layer_type()
 }
@@ -607,8 +633,6 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
         src,
         image,
         view: MergedView::new(image.layers.len()),
-        captured: Vec::new(),
-        too_large: Vec::new(),
         scans: Vec::new(),
         downloads: 0,
     };
@@ -623,28 +647,26 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
     first.module_of_manifest = Some(module_of_manifest);
     first.spool_wasm = true;
     let top = reader.read_next(&first)?;
-    if let (true, Some(fp)) = (candidate && top.gzip, &top.first_plugin_wasm) {
-        if let (true, Some(bytes)) = (fp.regular && fp.path == "plugin.wasm", &fp.content) {
-            if let Ok(info) = wasm::check(bytes) {
-                out.layers_read = reader.downloads;
-                if let Some(text) = reader.captured[0].get("manifest.yaml") {
-                    if let Ok(m) = Manifest::parse(&String::from_utf8_lossy(text), "manifest.yaml")
-                    {
-                        out.phase = Some(m.phase.to_string());
-                        out.priority = m.priority;
-                    }
-                }
-                out.module = Some(ModuleReport {
-                    path: "plugin.wasm".into(),
-                    info,
-                });
-                out.status = Status::AlreadyMigrated;
-                out.digest = Some(source.manifest_digest.clone());
-                out.destination = Some(src.pinned(&source.manifest_digest));
-                out.map_to = Some(src.to_string());
-                out.note(Level::Info, "already migrated: one gzip layer with /plugin.wasm, as Istio's fetcher wants; left as it is");
-                return Ok(());
+    if candidate {
+        if let Some((info, manifest)) = already_migrated(&reader.scans[top]) {
+            out.layers_read = reader.downloads;
+            if let Some(m) = manifest {
+                out.phase = Some(m.phase.to_string());
+                out.priority = m.priority;
             }
+            out.module = Some(ModuleReport {
+                path: "plugin.wasm".into(),
+                info,
+            });
+            out.status = Status::AlreadyMigrated;
+            out.digest = Some(source.manifest_digest.clone());
+            out.destination = Some(src.pinned(&source.manifest_digest));
+            out.map_to = Some(src.to_string());
+            out.note(
+                Level::Info,
+                "already migrated: one gzip layer with /plugin.wasm, as Istio's fetcher wants; left as it is",
+            );
+            return Ok(());
         }
     }
 
@@ -658,7 +680,7 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
         c
     })?
     else {
-        return Err(format!("{src}: the image has no /manifest.yaml, so it is not a ServiceMeshExtension image; build it with a manifest.yaml at the root (SPEC §2)"));
+        return Err(format!("{src}: the image has no /manifest.yaml, so it is not a ServiceMeshExtension image (those carry manifest.yaml at the root, naming the module); check the reference"));
     };
     let text = reader.content(layer, &path, MAX_MANIFEST)?;
     let text = String::from_utf8(text).map_err(|_| format!("{manifest_file}: not UTF-8 text"))?;

@@ -352,8 +352,12 @@ fn reproducible_idempotent_and_careful_with_existing_tags() {
         .repack(&[&src, "--to", &dst, "--format", "docker", "--overwrite"])
         .success();
     assert_ne!(digest_of(&stdout(&a)), first);
-    // Another repository, same module: the same digest.
-    let a = e.repack(&[&src, "--to", &e.r("other/place:x")]).success();
+    // Another repository, same module, the source named by digest: the same digest.
+    let source_digest = images::build("docker-v2s2").manifest.digest;
+    let by_digest = format!("{}/sme/docker-v2s2@{source_digest}", e.reg.host);
+    let a = e
+        .repack(&[&by_digest, "--to", &e.r("other/place:x")])
+        .success();
     assert_eq!(digest_of(&stdout(&a)), first);
 }
 

@@ -246,7 +246,11 @@ fn an_index_resolves_to_amd64_or_the_platform_asked_for() {
         .success();
     let v: Value = serde_json::from_str(&stdout(&a)).unwrap();
     assert_eq!(v[0]["module"]["path"], "filter.wasm", "the arm64 child");
-    fetch_like_istio(&e.reg, &e.r("wasm/multi:arm64"));
+    let img = fetch_like_istio(&e.reg, &e.r("wasm/multi:arm64"));
+    assert_eq!(
+        img.config["architecture"], "arm64",
+        "os/architecture from the source"
+    );
     let a = e
         .repack(&[
             &src,
@@ -742,4 +746,51 @@ fn credential_helpers_and_podman_auth_files() {
         .assert()
         .success();
     fetch_like_istio(&e.reg, &e.r("wasm/helper:podman"));
+}
+
+#[test]
+fn blobs_already_in_the_registry_are_mounted_not_uploaded() {
+    let e = env(Flavour::Anonymous);
+    // The same module and manifest.yaml under two names: the same new layer.
+    e.push("docker-v2s2", "sme/one:1");
+    e.push("docker-v2s2", "sme/two:1");
+    let target = format!("{}/wasm", e.reg.host);
+    let a = e
+        .repack(&[&e.r("sme/one:1"), &e.r("sme/two:1"), "--registry", &target])
+        .success();
+    let out = stdout(&a);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(digest_of(lines[0]), digest_of(lines[1]));
+    let log = e.reg.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("POST /v2/wasm/sme/two/blobs/uploads/") && l.contains("mount=")),
+        "a cross-repository mount was asked for:\n{log}"
+    );
+    fetch_like_istio(&e.reg, &e.r("wasm/sme/two:1"));
+}
+
+#[test]
+fn a_corrupted_blob_is_refused_and_nothing_is_written() {
+    let home = tempfile::tempdir().unwrap();
+    let src = layout_with(&[("oci-nested", "1")]);
+    let image = images::build("oci-nested");
+    let top = image.layer_digests.last().unwrap();
+    let path = src
+        .path()
+        .join("blobs/sha256")
+        .join(top.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let a = sme2wasm(home.path())
+        .args(["repack", &format!("oci:{}:1", src.path().display())])
+        .arg("--to")
+        .arg(format!("oci:{}:1", out.path().display()))
+        .assert()
+        .code(1);
+    assert!(stderr(&a).contains("failed verification"), "{}", stderr(&a));
+    assert!(!out.path().join("index.json").exists());
 }

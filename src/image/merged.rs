@@ -416,23 +416,27 @@ pub fn scan_layer<R: Read>(mut reader: R, want: &Capture) -> Result<LayerScan, L
     } else {
         scan_tar(&mut chained, want, &mut scan)
     };
-    result?;
-    // Trailing bytes after the tar end (padding) still belong to the blob.
-    io::copy(&mut chained, &mut io::sink()).map_err(LayerError::Io)?;
-    Ok(scan)
+    // Trailing bytes after the tar end (padding) still belong to the blob;
+    // after a broken archive, the rest tells a corrupted download (digest
+    // mismatch) from a layer that was built broken.
+    let drained = io::copy(&mut chained, &mut io::sink());
+    match (result, drained) {
+        // A failed download or a digest mismatch explains any tar error.
+        (_, Err(e)) => Err(LayerError::Io(e)),
+        (Err(e), Ok(_)) => Err(e),
+        (Ok(()), Ok(_)) => Ok(scan),
+    }
 }
 
 fn is_verification_error(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::InvalidData && e.to_string().contains("digest")
+    e.kind() == io::ErrorKind::InvalidData && e.to_string().contains("failed verification")
 }
 
 fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<(), LayerError> {
+    // The tar reader reports our reader's errors and its own parse errors
+    // alike; scan_layer tells them apart by reading the rest of the blob.
     let wrap = |e: io::Error| {
-        if is_verification_error(&e)
-            || e.kind() != io::ErrorKind::InvalidData
-                && e.kind() != io::ErrorKind::Other
-                && e.kind() != io::ErrorKind::UnexpectedEof
-        {
+        if is_verification_error(&e) {
             LayerError::Io(e)
         } else {
             LayerError::Tar(e)
@@ -666,6 +670,13 @@ mod tests {
         std::io::Write::write_all(&mut gz, &tar).unwrap();
         let s = scan_layer(&gz.finish().unwrap()[..], &want).unwrap();
         assert!(s.gzip);
+        want.paths.insert("x/plugin.wasm".into(), 2);
+        let s = scan_layer(&tar[..], &want).unwrap();
+        assert_eq!(
+            s.too_large["x/plugin.wasm"], 3,
+            "larger than its limit: not kept"
+        );
+        assert!(!s.captured.contains_key("x/plugin.wasm"));
         assert!(matches!(
             scan_layer(&[0x28, 0xb5, 0x2f, 0xfd, 0, 0][..], &want),
             Err(LayerError::Compression("zstd"))

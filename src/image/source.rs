@@ -76,6 +76,9 @@ pub struct VerifyingReader<R> {
     expected_digest: String,
     expected_size: u64,
     done: bool,
+    /// The first error of the inner reader, repeated: a broken download is
+    /// reported as such, not as a digest mismatch of what came before it.
+    failed: Option<(io::ErrorKind, String)>,
 }
 
 impl<R: Read> VerifyingReader<R> {
@@ -87,16 +90,27 @@ impl<R: Read> VerifyingReader<R> {
             expected_digest: desc.digest.clone(),
             expected_size: desc.size,
             done: false,
+            failed: None,
         }
     }
 }
 
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some((kind, message)) = &self.failed {
+            return Err(io::Error::new(*kind, message.clone()));
+        }
         if self.done {
             return Ok(0);
         }
-        let n = self.inner.read(buf)?;
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                self.failed = Some((e.kind(), e.to_string()));
+                return Err(e);
+            }
+        };
         if n == 0 {
             self.done = true;
             let digest = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));

@@ -123,6 +123,11 @@ fn layer_tar(fixture: &Path, layer: &Value) -> Vec<u8> {
 
 /// Build fixture `name` (a directory of testdata/images).
 pub fn build(name: &str) -> TestImage {
+    build_for(name, None)
+}
+
+/// Build a fixture, its config saying `architecture` when given.
+pub fn build_for(name: &str, architecture: Option<&str>) -> TestImage {
     let dir = fixtures_dir().join(name);
     let text = std::fs::read_to_string(dir.join("image.json"))
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -169,7 +174,9 @@ pub fn build(name: &str) -> TestImage {
         layers.push(blob.descriptor());
         blobs.push(blob);
     }
-    let arch = spec["architecture"].as_str().unwrap_or("amd64");
+    let arch = architecture
+        .or(spec["architecture"].as_str())
+        .unwrap_or("amd64");
     let config = json!({
         "architecture": arch, "os": "linux",
         "config": {},
@@ -216,8 +223,8 @@ fn build_index(index: &serde_json::Map<String, Value>) -> TestImage {
     let mut manifests = Vec::new();
     let mut layer_digests = Vec::new();
     for (platform, fixture) in index {
-        let child = build(fixture.as_str().unwrap());
         let (os, arch) = platform.split_once('/').unwrap();
+        let child = build_for(fixture.as_str().unwrap(), Some(arch));
         let mut d = child.manifest.descriptor();
         d.media_type = media::OCI_MANIFEST.into();
         d.platform = Some(media::Platform {

@@ -202,7 +202,7 @@ fn derive_destination(src: &ImageRef, args: &RepackArgs) -> Result<ImageRef, Str
             Err(e) => Err(format!("--registry {target:?}: {e}")),
         };
     }
-    unreachable!("clap requires one of --to, --tag-suffix, --registry")
+    Err("name the destination with --to, --tag-suffix or --registry".into())
 }
 
 impl RepackConfig {

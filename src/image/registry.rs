@@ -289,7 +289,10 @@ impl RegistryStore {
             ),
             OciDistributionError::RequestError(req) => {
                 let detail = chain(req);
-                let advice = if is_tls(req) || req.is_connect() {
+                let plain = self.client.options.plain_http.iter().any(|h| h == host);
+                let advice = if plain {
+                    format!("check that {host} is up and reachable over plain HTTP")
+                } else if is_tls(req) || req.is_connect() {
                     format!("if {host} speaks plain HTTP, pass --plain-http {host}; if it uses a private CA, pass --ca-file CA.pem; otherwise check that it is reachable")
                 } else if detail.contains("http://") || detail.contains("connect") {
                     format!("check that {host} is reachable; a plain-HTTP registry must be named with --plain-http {host}")

@@ -171,13 +171,16 @@ echo "filler layer downloaded (source registry access log): ${filler}"
 echo "== 2. module in the ${FILLER_MIB} MiB base layer: sme2wasm repack vs skopeo copy, ${RUNS} runs each, fresh destination registry per run"
 for i in $(seq 1 "$RUNS"); do
   start_registry "dst-s-$i"
-  timed "$WORK/s.times" "$BIN" repack "$SRC/bench/base:1" --to "$REG_HOST/wasm/base:1" --plain-http "$SRC" --plain-http "$REG_HOST"
+  timed "$WORK/s.times" "$BIN" repack "$SRC/bench/base:1" --to "$REG_HOST/wasm/base:1" --plain-http "$SRC" --plain-http "$REG_HOST" -o json
+  base_read=$(jq '.[0].layers_read' "$WORK/stdout")
   start_registry "dst-k-$i"
   timed "$WORK/k.times" skopeo copy --quiet --src-tls-verify=false --dest-tls-verify=false \
     "docker://$SRC/bench/base:1" "docker://$REG_HOST/copy/base:1"
 done
 s_wall=$(cut -d' ' -f1 "$WORK/s.times" | median); k_wall=$(cut -d' ' -f1 "$WORK/k.times" | median)
 s_rss=$(cut -d' ' -f2 "$WORK/s.times" | sort -n | tail -1); k_rss=$(cut -d' ' -f2 "$WORK/k.times" | sort -n | tail -1)
+echo "command:          sme2wasm repack $SRC/bench/base:1 --to DST/wasm/base:1 --plain-http ... -o json   (layers read: ${base_read} of 2)"
+echo "command:          skopeo copy --src-tls-verify=false --dest-tls-verify=false docker://$SRC/bench/base:1 docker://DST/copy/base:1"
 echo "sme2wasm repack:  wall $(tr '\n' ' ' <<<"$(cut -d' ' -f1 "$WORK/s.times")")s  median ${s_wall} s  peak RSS $((s_rss / 1024)) MiB"
 echo "skopeo copy:      wall $(tr '\n' ' ' <<<"$(cut -d' ' -f1 "$WORK/k.times")")s  median ${k_wall} s  peak RSS $((k_rss / 1024)) MiB"
 awk -v s="$s_wall" -v k="$k_wall" 'BEGIN { printf "ratio repack/skopeo: %.2f (%s)\n", s / k, (s <= k ? "repack is not slower" : "repack is SLOWER") }'

@@ -623,6 +623,14 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
     let source = read_source(ctx, job, store.as_ref())?;
     let image = &source.image;
     out.layers_total = image.layers.len();
+    if let (Some(want), Some(have)) = (&ctx.config.platform, &source.platform) {
+        if want.os != have.os || want.architecture != have.architecture {
+            out.note(
+                Level::Warn,
+                format!("--platform {want} asked, but the image is a single {have} image; repacking it as {have}"),
+            );
+        }
+    }
     if image.layers.is_empty() {
         return Err(format!(
             "{src}: the image has no layers, so no manifest.yaml and no module"

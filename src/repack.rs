@@ -475,6 +475,9 @@ struct LayerReader<'a> {
     downloads: usize,
 }
 
+const MODULE_ADVICE: &str =
+    "fix `module:` in manifest.yaml (a path from the image root) or rebuild the image";
+
 /// A layer download cut short (not a verification failure) is tried again.
 const LAYER_ATTEMPTS: u32 = 3;
 
@@ -554,13 +557,14 @@ impl LayerReader<'_> {
     fn settle(
         &mut self,
         path: &str,
+        advice: &str,
         mut capture: impl FnMut() -> Capture,
     ) -> Result<Option<(usize, String)>, Failure> {
         loop {
             match self
                 .view
                 .resolve(path)
-                .map_err(|e| format!("{}: {e}", self.src))?
+                .map_err(|e| format!("{}: {e}; {advice}", self.src))?
             {
                 Resolved::File { layer, path, .. } => return Ok(Some((layer, path))),
                 Resolved::Missing { .. } => return Ok(None),
@@ -680,7 +684,7 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
 
     // manifest.yaml, from the merged file system.
     let manifest_file = format!("{src}:/manifest.yaml");
-    let Some((layer, path)) = reader.settle("manifest.yaml", || {
+    let Some((layer, path)) = reader.settle("manifest.yaml", "rebuild the image", || {
         let mut c = Capture::default();
         c.paths.insert("manifest.yaml".into(), MAX_MANIFEST);
         c.module_of_manifest = Some(module_of_manifest);
@@ -700,15 +704,15 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
     // The module, inside the image only.
     let module_path = manifest.module.trim().to_string();
     let lexical = merged::normalize_entry_name(&module_path);
-    let Some((layer, path)) = reader.settle(&module_path, || {
+    let found = reader.settle(&module_path, MODULE_ADVICE, || {
         let mut c = Capture::default();
         if let Some(p) = &lexical {
             c.paths.insert(p.clone(), MAX_MODULE);
         }
         c
-    })?
-    else {
-        return Err(format!("{src}: manifest.yaml names module {module_path:?}, but the image has no such file; fix `module:` or rebuild the image"));
+    })?;
+    let Some((layer, path)) = found else {
+        return Err(format!("{src}: manifest.yaml names module {module_path:?}, but the image has no such file; {MODULE_ADVICE}"));
     };
     let module = reader.content(layer, &path, MAX_MODULE)?;
     out.layers_read = reader.downloads;

@@ -43,7 +43,7 @@ impl Env {
                 .collect(),
             ca_files: reg.ca_file.iter().cloned().collect(),
             auth: AuthConfig {
-                explicit: (reg.flavour == Flavour::Htpasswd)
+                explicit: matches!(reg.flavour, Flavour::Htpasswd | Flavour::Token)
                     .then(|| (USER.to_string(), Secret::new(PASSWORD))),
                 ..Default::default()
             },
@@ -65,7 +65,8 @@ impl Env {
     fn repack(&self, args: &[&str]) -> assert_cmd::assert::Assert {
         let mut cmd = sme2wasm(self.home.path());
         cmd.arg("repack").args(args).args(self.reg.flags());
-        if self.reg.flavour == Flavour::Htpasswd && !args.contains(&"--username") {
+        let needs_login = matches!(self.reg.flavour, Flavour::Htpasswd | Flavour::Token);
+        if needs_login && !args.contains(&"--username") {
             cmd.arg("--username")
                 .arg(USER)
                 .arg("--password-stdin")
@@ -793,4 +794,25 @@ fn a_corrupted_blob_is_refused_and_nothing_is_written() {
         .code(1);
     assert!(stderr(&a).contains("failed verification"), "{}", stderr(&a));
     assert!(!out.path().join("index.json").exists());
+}
+
+#[test]
+fn token_auth_like_hosted_registries() {
+    let e = env(Flavour::Token);
+    e.push("oci-nested", "sme/tok:1");
+    let issued = e.reg.token_server.as_ref().unwrap().issued.clone();
+    let before = issued.load(std::sync::atomic::Ordering::SeqCst);
+    repack_and_check(&e, "docker-v2s2", &[]);
+    assert!(
+        issued.load(std::sync::atomic::Ordering::SeqCst) > before,
+        "tokens were used"
+    );
+    // Without credentials the token server refuses: a clear 401-style error.
+    let a = sme2wasm(e.home.path())
+        .args(["repack", &e.r("sme/tok:1"), "--to", &e.r("wasm/tok:2")])
+        .args(e.reg.flags())
+        .assert()
+        .code(1);
+    let err = stderr(&a);
+    assert!(err.contains("credentials tried: anonymous"), "{err}");
 }

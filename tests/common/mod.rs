@@ -6,6 +6,7 @@
 pub mod flaky;
 pub mod images;
 pub mod registry;
+pub mod token;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};

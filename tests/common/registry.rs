@@ -18,6 +18,8 @@ pub enum Flavour {
     Anonymous,
     Htpasswd,
     Tls,
+    /// The Docker token protocol, with a token server in the test.
+    Token,
 }
 
 pub struct Registry {
@@ -27,6 +29,7 @@ pub struct Registry {
     pub dir: tempfile::TempDir,
     /// PEM of the CA that signed the server certificate (TLS only).
     pub ca_file: Option<PathBuf>,
+    pub token_server: Option<super::token::TokenServer>,
     child: Child,
 }
 
@@ -103,6 +106,19 @@ impl Registry {
                     path.display()
                 ));
             }
+            let mut token_server = None;
+            if flavour == Flavour::Token {
+                let cert = dir.path().join("token-signer.pem");
+                let server = super::token::TokenServer::start(&cert, USER, PASSWORD);
+                config.push_str(&format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                    server.realm,
+                    super::token::SERVICE,
+                    super::token::ISSUER,
+                    cert.display()
+                ));
+                token_server = Some(server);
+            }
             let config_path = dir.path().join("config.yml");
             std::fs::write(&config_path, config).unwrap();
             let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
@@ -118,6 +134,7 @@ impl Registry {
                 host,
                 dir,
                 ca_file,
+                token_server,
                 child,
             };
             match reg.wait_ready() {
@@ -196,7 +213,7 @@ impl Registry {
             }
             _ => f.push(format!("--{p}-tls-verify=false")),
         }
-        if self.flavour == Flavour::Htpasswd {
+        if matches!(self.flavour, Flavour::Htpasswd | Flavour::Token) {
             f.push(format!("--{p}-creds={USER}:{PASSWORD}"));
         }
         f

@@ -188,6 +188,36 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    /// The digest promise, pinned: if a dependency update (the deflate
+    /// implementation, tar headers) changes these bytes, users re-running
+    /// repack would get new digests; that must be a deliberate change.
+    #[test]
+    fn golden_digests() {
+        let module = b"\0asm\x01\0\0\0";
+        let spec = ImageSpec {
+            module,
+            sme_manifest: Some(
+                "schemaVersion: 1\nphase: PreAuthZ\npriority: 0\nmodule: plugin.wasm\n",
+            ),
+            format: Format::Oci,
+            platform: None,
+        };
+        let oci = build(&spec).unwrap();
+        let docker = build(&ImageSpec {
+            format: Format::Docker,
+            ..spec.clone()
+        })
+        .unwrap();
+        assert_eq!(
+            oci.digest(),
+            "sha256:433d19072c4705637ee0e294c79afd0b42232f9a5245a93a1b52d796bdfa74db"
+        );
+        assert_eq!(
+            docker.digest(),
+            "sha256:f7815883afe2955b4f6de471cfe3eab803484796de9c3dd2a6b2922567ff7fe5"
+        );
+    }
+
     #[test]
     fn reproducible_single_layer_plugin_wasm_first() {
         let module = b"\0asm\x01\0\0\0";

@@ -1,6 +1,7 @@
 //! Credentials from the places users already keep them, in this order:
 //! `--username` with `--password-stdin`; `--authfile`; podman's auth.json
-//! (REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json); Docker's
+//! (REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json, else
+//! ~/.config/containers/auth.json); Docker's
 //! config.json (DOCKER_CONFIG, else ~/.docker/config.json) with `credHelpers`,
 //! `auths` (including Docker Hub's `https://index.docker.io/v1/` key) and
 //! `credsStore`, the helpers run as `docker-credential-NAME get`.
@@ -64,8 +65,17 @@ impl AuthConfig {
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        let podman = env("REGISTRY_AUTH_FILE")
-            .or_else(|| env("XDG_RUNTIME_DIR").map(|d| d.join("containers").join("auth.json")));
+        // containers-auth.json(5): REGISTRY_AUTH_FILE, else the runtime
+        // directory's file, else the one under ~/.config.
+        let podman = env("REGISTRY_AUTH_FILE").or_else(|| {
+            [
+                env("XDG_RUNTIME_DIR").map(|d| d.join("containers").join("auth.json")),
+                env("HOME").map(|h| h.join(".config").join("containers").join("auth.json")),
+            ]
+            .into_iter()
+            .flatten()
+            .find(|p| p.exists())
+        });
         let docker = env("DOCKER_CONFIG")
             .map(|d| d.join("config.json"))
             .or_else(|| env("HOME").map(|h| h.join(".docker").join("config.json")));

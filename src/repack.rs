@@ -935,3 +935,75 @@ fn write_image_map(path: &std::path::Path, outcomes: &[Outcome]) -> Result<(), S
     std::fs::write(&tmp, map.render()).map_err(|e| format!("cannot write the image map: {e}"))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot write the image map: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: RepackArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<RepackConfig, UsageError> {
+        let w = Wrapper::try_parse_from(std::iter::once("repack").chain(args.iter().copied()))
+            .map_err(|e| UsageError(e.to_string()))?;
+        RepackConfig::from_args(&w.args, &mut &b"s3cret\n"[..])
+    }
+
+    fn destinations(args: &[&str]) -> Vec<String> {
+        config(args)
+            .unwrap()
+            .jobs
+            .iter()
+            .map(|j| j.destination.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn destinations_from_suffix_and_registry() {
+        assert_eq!(
+            destinations(&["quay.io/a/b:1.0", "nginx:1", "--tag-suffix", "-wasm"]),
+            ["quay.io/a/b:1.0-wasm", "docker.io/library/nginx:1-wasm"]
+        );
+        assert_eq!(
+            destinations(&[
+                "quay.io/a/b:1.0",
+                "nginx:1",
+                "--registry",
+                "r.example:5000/mirror/"
+            ]),
+            [
+                "r.example:5000/mirror/a/b:1.0",
+                "r.example:5000/mirror/library/nginx:1"
+            ]
+        );
+        assert_eq!(
+            destinations(&["oci:some/Dir:2", "--registry", "r.example"]),
+            ["r.example/dir:2"]
+        );
+        assert_eq!(
+            destinations(&["oci:d:2", "--tag-suffix", ".w"]),
+            ["oci:d:2.w"]
+        );
+    }
+
+    #[test]
+    fn usage_errors_say_what_to_do() {
+        let e = config(&["quay.io/a/b@sha256:", "--to", "c:1"])
+            .err()
+            .unwrap();
+        assert!(!e.0.is_empty());
+        let d = format!("quay.io/a/b@sha256:{}", "a".repeat(64));
+        let e = config(&[&d, "--tag-suffix", "-w"]).err().unwrap();
+        assert!(e.0.contains("--to"), "{e}");
+        let e = config(&["a:1", "--registry", "justaname"]).err().unwrap();
+        assert!(e.0.contains("registry host"), "{e}");
+        let c = config(&["a:1", "--to", "b:1", "--username", "u", "--password-stdin"]).unwrap();
+        let (user, pass) = c.registry.auth.explicit.clone().unwrap();
+        assert_eq!((user.as_str(), pass.expose()), ("u", "s3cret"));
+        assert!(!format!("{:?}", c.registry.auth).contains("s3cret"));
+    }
+}

@@ -12,15 +12,14 @@
 
 use crate::image::auth::{AuthConfig, Secret};
 use crate::image::build::{self, BuiltImage, ImageSpec};
+use crate::image::extract::{self, Found};
 use crate::image::layout::LayoutStore;
-use crate::image::media::{self, Format, Manifest as ImageManifestDoc, Platform};
-use crate::image::merged::{self, Capture, MergedView, Resolved, MAX_MANIFEST, MAX_MODULE};
+use crate::image::media::{Format, Platform};
 use crate::image::registry::{RegistryClient, RegistryOptions, RegistryStore};
 use crate::image::source::{Selector, Store};
 use crate::image::wasm::{self, ModuleInfo};
-use crate::image::{ImageRef, RegistryRef};
+use crate::image::ImageRef;
 use crate::imagemap::{ImageMap, ImageMapEntry};
-use crate::manifest::Manifest;
 use crate::notify::{Level, Notification};
 use serde::Serialize;
 use std::io::{IsTerminal, Read, Write};
@@ -387,224 +386,8 @@ impl Context<'_> {
     }
 }
 
-fn selector(r: &ImageRef) -> Selector {
-    match r {
-        ImageRef::Registry(RegistryRef {
-            digest: Some(d), ..
-        }) => Selector::Digest(d.clone()),
-        ImageRef::Registry(r) => Selector::Tag(r.effective_tag().unwrap_or("latest").to_string()),
-        ImageRef::Layout(l) => match &l.tag {
-            Some(t) => Selector::Tag(t.clone()),
-            None => Selector::Only,
-        },
-    }
-}
-
 /// A failure of one image: the message already names the image.
 type Failure = String;
-
-/// The source image as far as repack needs it.
-struct SourceImage {
-    manifest_digest: String,
-    image: media::ImageManifest,
-    platform: Option<Platform>,
-}
-
-fn read_source(ctx: &Context, job: &Job, store: &dyn Store) -> Result<SourceImage, Failure> {
-    let src = &job.source;
-    let sel = selector(src);
-    let fetched = store.fetch_manifest(&sel).map_err(|e| e.message)?.ok_or_else(|| match src {
-        ImageRef::Layout(_) => format!("{src}: the layout has no such image; check the directory and tag (`skopeo inspect {src}` lists it)"),
-        ImageRef::Registry(_) => format!("{src}: the registry has no such image (manifest unknown); check the repository and tag"),
-    })?;
-    let parsed = media::parse(&fetched.body).map_err(|m| format!("{src}: {m}"))?;
-    let (image, digest) = match parsed {
-        ImageManifestDoc::Image(m) => (m, fetched.digest),
-        ImageManifestDoc::Index(children) => {
-            let child = media::choose_platform(&children, ctx.config.platform.as_ref())
-                .map_err(|m| format!("{src}: {m}"))?;
-            let sel = Selector::Digest(child.digest.clone());
-            let f = store
-                .fetch_manifest(&sel)
-                .map_err(|e| e.message)?
-                .ok_or_else(|| {
-                    format!(
-                        "{src}: the index names {} but the registry does not have it",
-                        child.digest
-                    )
-                })?;
-            match media::parse(&f.body).map_err(|m| format!("{src}@{}: {m}", child.digest))? {
-                ImageManifestDoc::Image(m) => (m, f.digest),
-                ImageManifestDoc::Index(_) => {
-                    return Err(format!("{src}: the index points to another index; Istio's fetcher needs an image manifest"))
-                }
-            }
-        }
-    };
-    // The config is small; os/architecture come from it.
-    let cfg = &image.config;
-    if cfg.size > 16 * 1024 * 1024 {
-        return Err(format!(
-            "{src}: the image config is {} bytes; that is not an image config",
-            cfg.size
-        ));
-    }
-    let mut config = Vec::new();
-    store
-        .open_blob(cfg)
-        .map_err(|e| e.message)?
-        .read_to_end(&mut config)
-        .map_err(|e| format!("{src}: image config {}: {e}", cfg.digest))?;
-    Ok(SourceImage {
-        manifest_digest: digest,
-        platform: media::config_platform(&config),
-        image,
-    })
-}
-
-/// Read layers from the top until manifest.yaml and the module are settled.
-struct LayerReader<'a> {
-    store: &'a dyn Store,
-    src: &'a ImageRef,
-    image: &'a media::ImageManifest,
-    /// The indexes of the layers read so far, top first.
-    view: MergedView,
-    /// What else was kept of each layer read (its index moved to `view`).
-    scans: Vec<merged::LayerScan>,
-    /// Layer downloads, re-reads and retries included.
-    downloads: usize,
-}
-
-const MODULE_ADVICE: &str =
-    "fix `module:` in manifest.yaml (a path from the image root) or rebuild the image";
-
-/// A layer download cut short (not a verification failure) is tried again.
-const LAYER_ATTEMPTS: u32 = 3;
-
-impl LayerReader<'_> {
-    /// Layer `i` counted from the top (0 = the last in the manifest).
-    fn desc(&self, i: usize) -> &media::Descriptor {
-        &self.image.layers[self.image.layers.len() - 1 - i]
-    }
-
-    fn scan(&mut self, i: usize, capture: &Capture) -> Result<merged::LayerScan, Failure> {
-        let desc = self.desc(i).clone();
-        let mut delay = std::time::Duration::from_millis(500);
-        for attempt in 1.. {
-            self.downloads += 1;
-            let reader = self.store.open_blob(&desc).map_err(|e| e.message)?;
-            match merged::scan_layer(reader, capture) {
-                Ok(scan) => return Ok(scan),
-                Err(merged::LayerError::Io(e))
-                    if attempt < LAYER_ATTEMPTS
-                        && !e.to_string().contains("failed verification") =>
-                {
-                    std::thread::sleep(delay);
-                    delay *= 2;
-                }
-                Err(e) => return Err(format!("{}: layer {}: {e}", self.src, desc.digest)),
-            }
-        }
-        unreachable!("the loop returns")
-    }
-
-    /// Read the next layer down; returns its position (0 = top).
-    fn read_next(&mut self, capture: &Capture) -> Result<usize, Failure> {
-        let i = self.view.layers.len();
-        let mut scan = self.scan(i, capture)?;
-        self.view.layers.push(std::mem::take(&mut scan.index));
-        self.scans.push(scan);
-        Ok(i)
-    }
-
-    fn too_large(&self, path: &str, size: u64, limit: u64) -> Failure {
-        format!(
-            "{}: /{path} is {size} bytes, more than the {limit} allowed",
-            self.src
-        )
-    }
-
-    /// The content of a resolved file: kept while streaming, spooled, or
-    /// (rarely) read again.
-    fn content(&mut self, layer: usize, path: &str, limit: u64) -> Result<Vec<u8>, Failure> {
-        if let Some(&size) = self.scans[layer].too_large.get(path) {
-            return Err(self.too_large(path, size, limit));
-        }
-        if let Some(c) = self.scans[layer].captured.remove(path) {
-            return Ok(c);
-        }
-        if let Some(c) = self.scans[layer]
-            .take_spooled(path)
-            .map_err(|e| format!("{}: reading back /{path}: {e}", self.src))?
-        {
-            return Ok(c);
-        }
-        let mut capture = Capture::default();
-        capture.paths.insert(path.to_string(), limit);
-        let mut scan = self.scan(layer, &capture)?;
-        if let Some(&size) = scan.too_large.get(path) {
-            return Err(self.too_large(path, size, limit));
-        }
-        scan.captured.remove(path).ok_or_else(|| {
-            format!(
-                "{}: /{path} vanished when its layer was read again",
-                self.src
-            )
-        })
-    }
-
-    /// Resolve a path, reading more layers while the answer is open.
-    fn settle(
-        &mut self,
-        path: &str,
-        advice: &str,
-        mut capture: impl FnMut() -> Capture,
-    ) -> Result<Option<(usize, String)>, Failure> {
-        loop {
-            match self
-                .view
-                .resolve(path)
-                .map_err(|e| format!("{}: {e}; {advice}", self.src))?
-            {
-                Resolved::File { layer, path, .. } => return Ok(Some((layer, path))),
-                Resolved::Missing { .. } => return Ok(None),
-                Resolved::NeedMore => {
-                    let c = capture();
-                    self.read_next(&c)?;
-                }
-            }
-        }
-    }
-}
-
-/// The module path of a manifest.yaml seen mid-stream (errors come later,
-/// when the manifest is parsed for real).
-fn module_of_manifest(text: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(text).ok()?;
-    Manifest::parse(text, "manifest.yaml")
-        .ok()
-        .map(|m| m.module)
-}
-
-/// The single layer of an image, if it already is what Istio's fetcher
-/// takes: gzip, the first `plugin.wasm` a regular file at the root, a module.
-fn already_migrated(scan: &merged::LayerScan) -> Option<(ModuleInfo, Option<Manifest>)> {
-    let fp = scan.first_plugin_wasm.as_ref()?;
-    if !scan.gzip || !fp.regular || fp.path != "plugin.wasm" {
-        return None;
-    }
-    let info = wasm::check(fp.content.as_deref()?).ok()?;
-    let manifest = scan
-        .captured
-        .get("manifest.yaml")
-        .and_then(|t| std::str::from_utf8(t).ok())
-        .and_then(|t| Manifest::parse(t, "manifest.yaml").ok());
-    Some((info, manifest))
-}
-
-fn is_gzip_layer_of(format: Format, media_type: &str) -> bool {
-    media_type == format.layer_type()
-}
 
 fn repack_one(ctx: &Context, job: &Job) -> Outcome {
     let mut out = Outcome::new(job);
@@ -624,7 +407,7 @@ fn repack_one(ctx: &Context, job: &Job) -> Outcome {
 fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failure> {
     let src = &job.source;
     let store = ctx.store(src).map_err(|m| format!("{src}: {m}"))?;
-    let source = read_source(ctx, job, store.as_ref())?;
+    let source = extract::read_source(store.as_ref(), src, ctx.config.platform.as_ref())?;
     let image = &source.image;
     out.layers_total = image.layers.len();
     if let (Some(want), Some(have)) = (&ctx.config.platform, &source.platform) {
@@ -635,33 +418,10 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
             );
         }
     }
-    if image.layers.is_empty() {
-        return Err(format!(
-            "{src}: the image has no layers, so no manifest.yaml and no module"
-        ));
-    }
-    let mut reader = LayerReader {
-        store: store.as_ref(),
-        src,
-        image,
-        view: MergedView::new(image.layers.len()),
-        scans: Vec::new(),
-        downloads: 0,
-    };
-
-    // Already migrated? One gzip layer whose first plugin.wasm is a regular
-    // file at the root holding a module: what Istio's fetcher accepts.
-    let candidate =
-        image.layers.len() == 1 && is_gzip_layer_of(image.format, &image.layers[0].media_type);
-    let mut first = Capture::default();
-    first.paths.insert("manifest.yaml".into(), MAX_MANIFEST);
-    first.first_plugin_wasm = candidate;
-    first.module_of_manifest = Some(module_of_manifest);
-    first.spool_wasm = true;
-    let top = reader.read_next(&first)?;
-    if candidate {
-        if let Some((info, manifest)) = already_migrated(&reader.scans[top]) {
-            out.layers_read = reader.downloads;
+    let extraction = extract::extract(store.as_ref(), src, image)?;
+    out.layers_read = extraction.layers_read;
+    let (manifest, path, module) = match extraction.found {
+        Found::AlreadyMigrated { info, manifest } => {
             if let Some(m) = manifest {
                 out.phase = Some(m.phase.to_string());
                 out.priority = m.priority;
@@ -680,42 +440,15 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
             );
             return Ok(());
         }
-    }
-
-    // manifest.yaml, from the merged file system.
-    let manifest_file = format!("{src}:/manifest.yaml");
-    let Some((layer, path)) = reader.settle("manifest.yaml", "rebuild the image", || {
-        let mut c = Capture::default();
-        c.paths.insert("manifest.yaml".into(), MAX_MANIFEST);
-        c.module_of_manifest = Some(module_of_manifest);
-        c.spool_wasm = true;
-        c
-    })?
-    else {
-        return Err(format!("{src}: the image has no /manifest.yaml, so it is not a ServiceMeshExtension image (those carry manifest.yaml at the root, naming the module); check the reference"));
+        Found::Extension {
+            manifest,
+            path,
+            module,
+        } => (manifest, path, module),
     };
-    let text = reader.content(layer, &path, MAX_MANIFEST)?;
-    let text = String::from_utf8(text).map_err(|_| format!("{manifest_file}: not UTF-8 text"))?;
-    let manifest = Manifest::parse(&text, &manifest_file)
-        .map_err(|e| format!("{e}; fix manifest.yaml and rebuild the image"))?;
     out.phase = Some(manifest.phase.to_string());
     out.priority = manifest.priority;
-
-    // The module, inside the image only.
-    let module_path = manifest.module.trim().to_string();
-    let lexical = merged::normalize_entry_name(&module_path);
-    let found = reader.settle(&module_path, MODULE_ADVICE, || {
-        let mut c = Capture::default();
-        if let Some(p) = &lexical {
-            c.paths.insert(p.clone(), MAX_MODULE);
-        }
-        c
-    })?;
-    let Some((layer, path)) = found else {
-        return Err(format!("{src}: manifest.yaml names module {module_path:?}, but the image has no such file; {MODULE_ADVICE}"));
-    };
-    let module = reader.content(layer, &path, MAX_MODULE)?;
-    out.layers_read = reader.downloads;
+    let module_path = manifest.module.trim();
     let info = wasm::check(&module)
         .map_err(|e| format!("{src}: module /{path} (from manifest.yaml `module: {module_path}`): {e}; nothing was pushed"))?;
     if info.abi_versions.is_empty() {
@@ -756,7 +489,7 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
 fn push(ctx: &Context, job: &Job, built: &BuiltImage, out: &mut Outcome) -> Result<(), Failure> {
     let dst = &job.destination;
     let store = ctx.store(dst).map_err(|m| format!("{dst}: {m}"))?;
-    let sel = selector(dst);
+    let sel = Selector::of(dst);
     if let Selector::Digest(d) = &sel {
         if d != built.digest() {
             return Err(format!(

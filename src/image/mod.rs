@@ -2,7 +2,8 @@
 //! (`reference`), how its bytes are fetched and stored (`registry` over the
 //! distribution protocol, `layout` for OCI image-layout directories, `auth`
 //! for the credentials users already have), what its merged file system holds
-//! (`merged`), whether its module is a proxy-wasm module (`wasm`), and the
+//! (`merged`) and where manifest.yaml and the module are in it (`extract`),
+//! whether its module is a proxy-wasm module (`wasm`), and the
 //! single-layer image Istio's fetcher accepts (`build`, SPEC §7).
 //!
 //! Everything here is synchronous work code; `registry` owns the small async
@@ -10,6 +11,7 @@
 
 pub mod auth;
 pub mod build;
+pub mod extract;
 pub mod layout;
 pub mod media;
 pub mod merged;

@@ -4,6 +4,7 @@
 
 use crate::image::build::Blob;
 use crate::image::media::Descriptor;
+use crate::image::{ImageRef, RegistryRef};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
 
@@ -14,6 +15,25 @@ pub enum Selector {
     Digest(String),
     /// An OCI layout's only image, when no tag was named.
     Only,
+}
+
+impl Selector {
+    /// What a reference selects: its digest, else its tag (`latest` when it
+    /// names none), else a layout's only image.
+    pub fn of(r: &ImageRef) -> Selector {
+        match r {
+            ImageRef::Registry(RegistryRef {
+                digest: Some(d), ..
+            }) => Selector::Digest(d.clone()),
+            ImageRef::Registry(r) => {
+                Selector::Tag(r.effective_tag().unwrap_or("latest").to_string())
+            }
+            ImageRef::Layout(l) => match &l.tag {
+                Some(t) => Selector::Tag(t.clone()),
+                None => Selector::Only,
+            },
+        }
+    }
 }
 
 /// A manifest as fetched, its digest computed from the bytes.

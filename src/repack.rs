@@ -56,7 +56,9 @@ Examples:
   sme2wasm repack quay.io/acme/a:1 quay.io/acme/b:1 --tag-suffix -wasm --image-map images.yaml
   sme2wasm repack quay.io/acme/a:1 --registry localhost:5000/wasm --plain-http localhost:5000 -o json";
 
-/// The `repack` subcommand's flags.
+/// The `repack` subcommand's flags. Their doc comments are `--help` text,
+/// written for a terminal (`[:TAG]` is not a doc link).
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, clap::Args)]
 #[command(
     about = "Rebuild ServiceMeshExtension images as WasmPlugin images and print the digests to pin",

@@ -682,4 +682,37 @@ mod tests {
             Err(LayerError::Compression("zstd"))
         ));
     }
+
+    #[test]
+    fn long_names_and_hard_links_as_other_tools_write_them() {
+        let long = format!("./opt/{}/filter.wasm", "deep".repeat(40));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, &long, &b"abc"[..]).unwrap();
+        let mut l = tar::Header::new_gnu();
+        l.set_entry_type(tar::EntryType::Link);
+        l.set_size(0);
+        b.append_link(&mut l, "linked.wasm", &long).unwrap();
+        let tar = b.into_inner().unwrap();
+        let target = normalize_entry_name(&long).unwrap();
+        let mut want = Capture::default();
+        want.paths.insert(target.clone(), 10);
+        let scan = scan_layer(&tar[..], &want).unwrap();
+        assert_eq!(scan.captured[&target], b"abc");
+        let v = MergedView {
+            layers: vec![scan.index],
+            total: 1,
+        };
+        assert_eq!(
+            v.resolve("linked.wasm").unwrap(),
+            Resolved::File {
+                layer: 0,
+                path: target,
+                size: 3
+            }
+        );
+    }
 }

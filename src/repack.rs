@@ -141,6 +141,7 @@ pub struct Job {
 #[derive(Debug)]
 pub struct RepackConfig {
     pub jobs: Vec<Job>,
+    pub destination: DestinationRule,
     pub format: Format,
     pub sme_manifest: bool,
     pub overwrite: bool,
@@ -156,54 +157,92 @@ pub struct RepackConfig {
 #[error("{0}")]
 pub struct UsageError(String);
 
-fn derive_destination(src: &ImageRef, args: &RepackArgs) -> Result<ImageRef, String> {
-    if let Some(suffix) = &args.tag_suffix {
-        let tag = src.tag().ok_or_else(|| {
-            format!("{src} has no tag to append {suffix:?} to; name the destination with --to")
-        })?;
-        let new = format!("{tag}{suffix}");
-        return match src {
-            ImageRef::Registry(_) => {
-                let candidate = src.with_tag(&new);
-                ImageRef::parse(&candidate.to_string())
-                    .map_err(|e| format!("--tag-suffix {suffix:?} makes {e}"))
-            }
-            ImageRef::Layout(_) => Ok(src.with_tag(&new)),
-        };
+/// Where each source goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestinationRule {
+    /// `--to`: one destination for one source.
+    To(ImageRef),
+    /// `--tag-suffix`: the same repository, the tag with a suffix.
+    TagSuffix(String),
+    /// `--registry HOST[/PREFIX]`: the same repository path under HOST/PREFIX.
+    Registry(String),
+}
+
+impl DestinationRule {
+    /// The destination of `src`.
+    pub fn destination(&self, src: &ImageRef) -> Result<ImageRef, String> {
+        match self {
+            DestinationRule::To(d) => Ok(d.clone()),
+            DestinationRule::TagSuffix(suffix) => with_suffix(src, suffix),
+            DestinationRule::Registry(target) => under_registry(src, target),
+        }
     }
-    if let Some(target) = &args.registry {
-        let target = target.trim_end_matches('/');
-        let (repo, tag) = match src {
-            ImageRef::Registry(r) => (
-                r.repository.clone(),
-                r.tag.clone().ok_or_else(|| {
-                    format!("{src} has no tag to keep; name the destination with --to")
-                })?,
-            ),
-            ImageRef::Layout(l) => {
-                let name = l
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().to_lowercase())
-                    .unwrap_or_else(|| "image".into());
-                (name, l.tag.clone().unwrap_or_else(|| "latest".into()))
-            }
-        };
-        let text = format!("{target}/{repo}:{tag}");
-        return match ImageRef::parse(&text) {
+}
+
+fn with_suffix(src: &ImageRef, suffix: &str) -> Result<ImageRef, String> {
+    let tag = src.tag().ok_or_else(|| {
+        format!("{src} has no tag to append {suffix:?} to; name the destination with --to")
+    })?;
+    let candidate = src.with_tag(&format!("{tag}{suffix}"));
+    match src {
+        // Parse again: the suffix must still make a valid tag.
+        ImageRef::Registry(_) => ImageRef::parse(&candidate.to_string())
+            .map_err(|e| format!("--tag-suffix {suffix:?} makes {e}")),
+        ImageRef::Layout(_) => Ok(candidate),
+    }
+}
+
+fn under_registry(src: &ImageRef, target: &str) -> Result<ImageRef, String> {
+    let target = target.trim_end_matches('/');
+    let (repo, tag) = match src {
+        ImageRef::Registry(r) => (
+            r.repository.clone(),
+            r.tag.clone().ok_or_else(|| {
+                format!("{src} has no tag to keep; name the destination with --to")
+            })?,
+        ),
+        ImageRef::Layout(l) => {
+            let name = l
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_else(|| "image".into());
+            (name, l.tag.clone().unwrap_or_else(|| "latest".into()))
+        }
+    };
+    match ImageRef::parse(&format!("{target}/{repo}:{tag}")) {
+        // A TARGET without a host would silently mean Docker Hub.
+        Ok(ImageRef::Registry(r))
+            if r.registry != crate::image::reference::DOCKER_HUB
+                || target.starts_with("docker.io") =>
+        {
             Ok(ImageRef::Registry(r))
-                if r.registry != crate::image::reference::DOCKER_HUB
-                    || target.starts_with("docker.io") =>
-            {
-                Ok(ImageRef::Registry(r))
-            }
-            Ok(_) => Err(format!(
-                "--registry {target:?} must start with a registry host (host.example or host:port)"
-            )),
-            Err(e) => Err(format!("--registry {target:?}: {e}")),
-        };
+        }
+        Ok(_) => Err(format!(
+            "--registry {target:?} must start with a registry host (host.example or host:port)"
+        )),
+        Err(e) => Err(format!("--registry {target:?}: {e}")),
     }
-    Err("name the destination with --to, --tag-suffix or --registry".into())
+}
+
+/// The jobs for some sources under a destination rule.
+pub fn jobs_for(rule: &DestinationRule, sources: &[String]) -> Result<Vec<Job>, String> {
+    let mut jobs = Vec::new();
+    for s in sources {
+        let source = ImageRef::parse(s).map_err(|e| e.to_string())?;
+        let destination = rule.destination(&source)?;
+        if destination == source {
+            return Err(format!(
+                "{s}: the destination is the source itself; choose another tag or repository"
+            ));
+        }
+        jobs.push(Job {
+            written: s.clone(),
+            source,
+            destination,
+        });
+    }
+    Ok(jobs)
 }
 
 impl RepackConfig {
@@ -219,24 +258,19 @@ impl RepackConfig {
         if args.jobs == 0 {
             return Err(u("-j must be at least 1".into()));
         }
-        let mut jobs = Vec::new();
-        for s in &args.sources {
-            let source = ImageRef::parse(s).map_err(|e| u(e.to_string()))?;
-            let destination = match &args.to {
-                Some(d) => ImageRef::parse(d).map_err(|e| u(format!("--to: {e}")))?,
-                None => derive_destination(&source, args).map_err(u)?,
-            };
-            if destination == source {
-                return Err(u(format!(
-                    "{s}: the destination is the source itself; choose another tag or repository"
-                )));
+        let destination = match (&args.to, &args.tag_suffix, &args.registry) {
+            (Some(d), _, _) => {
+                DestinationRule::To(ImageRef::parse(d).map_err(|e| u(format!("--to: {e}")))?)
             }
-            jobs.push(Job {
-                written: s.clone(),
-                source,
-                destination,
-            });
-        }
+            (_, Some(suffix), _) => DestinationRule::TagSuffix(suffix.clone()),
+            (_, _, Some(target)) => DestinationRule::Registry(target.clone()),
+            _ => {
+                return Err(u(
+                    "name the destination with --to, --tag-suffix or --registry".into(),
+                ))
+            }
+        };
+        let jobs = jobs_for(&destination, &args.sources).map_err(u)?;
         let platform = args
             .platform
             .as_deref()
@@ -271,6 +305,7 @@ impl RepackConfig {
         }
         Ok(RepackConfig {
             jobs,
+            destination,
             format: match args.format {
                 FormatArg::Oci => Format::Oci,
                 FormatArg::Docker => Format::Docker,
@@ -564,24 +599,88 @@ pub fn run(args: RepackArgs) -> i32 {
 
 /// Repack every job of a validated configuration; print results; exit code.
 pub fn execute(config: &RepackConfig) -> i32 {
-    let needs_registry = config.jobs.iter().any(|j| {
+    let outcomes = match repack_jobs(config, &config.jobs) {
+        Ok(o) => o,
+        Err(m) => {
+            eprintln!("error: {m}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut code = if outcomes.iter().any(|o| o.status == Status::Failed) {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    };
+    if let Some(path) = &config.image_map {
+        if let Err(m) = write_image_map(path, &outcomes) {
+            eprintln!("ERROR {}: {m}", path.display());
+            code = EXIT_FAILED;
+        }
+    }
+    print_notifications(&outcomes);
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    // A closed stdout (a pipe to head) is not an error worth a panic.
+    if config.json {
+        let _ = serde_json::to_writer_pretty(&mut stdout, &outcomes);
+        let _ = writeln!(stdout);
+    } else {
+        for line in outcomes.iter().filter_map(Outcome::line) {
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+    code
+}
+
+fn print_notifications(outcomes: &[Outcome]) {
+    let mut stderr = std::io::stderr().lock();
+    for n in outcomes.iter().flat_map(|o| &o.notifications) {
+        let _ = writeln!(stderr, "{n}");
+    }
+}
+
+/// Repack `images` (as SMEs name them) under the configuration's
+/// destination rule and options, and return their image map: the step
+/// `migrate --repack` takes before rewriting. Notifications go to stderr;
+/// nothing goes to stdout. Fails, naming the count, if any image failed.
+pub fn image_map_of(config: &RepackConfig, images: &[String]) -> Result<ImageMap, String> {
+    if let DestinationRule::To(_) = config.destination {
+        if images.len() > 1 {
+            return Err("--to names one destination; use --tag-suffix or --registry".into());
+        }
+    }
+    let jobs = jobs_for(&config.destination, images)?;
+    let outcomes = repack_jobs(config, &jobs)?;
+    print_notifications(&outcomes);
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Failed)
+        .count();
+    if failed > 0 {
+        return Err(format!(
+            "{failed} of {} images could not be repacked (see the errors above)",
+            outcomes.len()
+        ));
+    }
+    let mut map = ImageMap::default();
+    merge_outcomes(&mut map, &outcomes);
+    Ok(map)
+}
+
+/// Repack jobs, `config.parallel` at a time; one outcome per job, in order.
+fn repack_jobs(config: &RepackConfig, jobs: &[Job]) -> Result<Vec<Outcome>, String> {
+    let needs_registry = jobs.iter().any(|j| {
         matches!(j.source, ImageRef::Registry(_)) || matches!(j.destination, ImageRef::Registry(_))
     });
     let client = if needs_registry {
-        match RegistryClient::new(config.registry.clone()) {
-            Ok(c) => Some(c),
-            Err(m) => {
-                eprintln!("error: {m}");
-                return EXIT_USAGE;
-            }
-        }
+        Some(RegistryClient::new(config.registry.clone())?)
     } else {
         None
     };
     let ctx = Context { config, client };
-    let progress = (std::io::stderr().is_terminal() && config.jobs.len() > 1).then(|| {
+    let progress = (std::io::stderr().is_terminal() && jobs.len() > 1).then(|| {
         let bar = indicatif::ProgressBar::with_draw_target(
-            Some(config.jobs.len() as u64),
+            Some(jobs.len() as u64),
             indicatif::ProgressDrawTarget::stderr(),
         );
         bar.set_style(
@@ -590,14 +689,13 @@ pub fn execute(config: &RepackConfig) -> i32 {
         );
         bar
     });
-    let results: Vec<Mutex<Option<Outcome>>> =
-        config.jobs.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<Outcome>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     std::thread::scope(|s| {
-        for _ in 0..config.parallel.min(config.jobs.len()) {
+        for _ in 0..config.parallel.min(jobs.len()) {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
-                let Some(job) = config.jobs.get(i) else { break };
+                let Some(job) = jobs.get(i) else { break };
                 if let Some(bar) = &progress {
                     bar.set_message(job.written.clone());
                 }
@@ -612,48 +710,14 @@ pub fn execute(config: &RepackConfig) -> i32 {
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
-    let outcomes: Vec<Outcome> = results
+    Ok(results
         .into_iter()
         .filter_map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
-        .collect();
-    let mut code = if outcomes.iter().any(|o| o.status == Status::Failed) {
-        EXIT_FAILED
-    } else {
-        EXIT_OK
-    };
-    if let Some(path) = &config.image_map {
-        if let Err(m) = write_image_map(path, &outcomes) {
-            eprintln!("ERROR {}: {m}", path.display());
-            code = EXIT_FAILED;
-        }
-    }
-    let stdout = std::io::stdout();
-    let mut stdout = stdout.lock();
-    let mut stderr = std::io::stderr().lock();
-    for o in &outcomes {
-        for n in &o.notifications {
-            let _ = writeln!(stderr, "{n}");
-        }
-    }
-    // A closed stdout (a pipe to head) is not an error worth a panic.
-    if config.json {
-        let _ = serde_json::to_writer_pretty(&mut stdout, &outcomes);
-        let _ = writeln!(stdout);
-    } else {
-        for line in outcomes.iter().filter_map(Outcome::line) {
-            let _ = writeln!(stdout, "{line}");
-        }
-    }
-    code
+        .collect())
 }
 
-/// Merge the successful results into the image map `convert` reads.
-fn write_image_map(path: &std::path::Path, outcomes: &[Outcome]) -> Result<(), String> {
-    let mut map = if path.exists() {
-        ImageMap::read(path).map_err(|e| format!("{e}; fix or remove the file, then run again"))?
-    } else {
-        ImageMap::default()
-    };
+/// Add the successful results to an image map.
+fn merge_outcomes(map: &mut ImageMap, outcomes: &[Outcome]) {
     for o in outcomes {
         let (Some(to), Some(digest)) = (&o.map_to, &o.digest) else {
             continue;
@@ -666,6 +730,16 @@ fn write_image_map(path: &std::path::Path, outcomes: &[Outcome]) -> Result<(), S
             priority: o.priority,
         });
     }
+}
+
+/// Merge the successful results into the image map `convert` reads.
+fn write_image_map(path: &std::path::Path, outcomes: &[Outcome]) -> Result<(), String> {
+    let mut map = if path.exists() {
+        ImageMap::read(path).map_err(|e| format!("{e}; fix or remove the file, then run again"))?
+    } else {
+        ImageMap::default()
+    };
+    merge_outcomes(&mut map, outcomes);
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, map.render()).map_err(|e| format!("cannot write the image map: {e}"))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("cannot write the image map: {e}"))

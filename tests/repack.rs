@@ -816,3 +816,28 @@ fn token_auth_like_hosted_registries() {
     let err = stderr(&a);
     assert!(err.contains("credentials tried: anonymous"), "{err}");
 }
+
+/// The step `migrate --repack` takes: repack the images SMEs name and get
+/// their image map back, without printing results.
+#[test]
+fn image_map_of_repacks_images_for_migrate() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: sme2wasm::repack::RepackArgs,
+    }
+    let src = layout_with(&[("oci-nested", "1"), ("docker-v2s2", "2"), ("not-wasm", "3")]);
+    let dir = src.path().display().to_string();
+    let w = Wrapper::try_parse_from(["repack", "unused:1", "--tag-suffix", "-wasm"]).unwrap();
+    let config = sme2wasm::repack::RepackConfig::from_args(&w.args, &mut std::io::empty()).unwrap();
+    let images = [format!("oci:{dir}:1"), format!("oci:{dir}:2")];
+    let map = sme2wasm::repack::image_map_of(&config, &images).unwrap();
+    assert_eq!(map.images.len(), 2);
+    let one = map.lookup(&images[0]).unwrap();
+    assert_eq!(one.to, format!("oci:{dir}:1-wasm"));
+    let img = common::fetch_layout_like_istio(src.path(), "1-wasm");
+    assert_eq!(img.manifest_digest, one.digest);
+    let e = sme2wasm::repack::image_map_of(&config, &[format!("oci:{dir}:3")]).unwrap_err();
+    assert!(e.contains("1 of 1 images"), "{e}");
+}

@@ -30,6 +30,11 @@ pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Convert(args) => convert(args),
         Command::Migrate(args) => crate::migrate::run(&args),
+        Command::Repack(args) => match crate::repack::run(args) {
+            0 => Exit::Ok,
+            2 => Exit::Usage,
+            _ => Exit::NotConverted,
+        },
     }
 }
 

@@ -64,6 +64,8 @@ pub enum Command {
     /// Convert ServiceMeshExtension resources to WasmPlugin resources
     #[command(after_help = format!("{CONVERT_EXAMPLES}\n\n{EXIT_CODES}"))]
     Convert(ConvertArgs),
+    /// Rebuild ServiceMeshExtension images as WasmPlugin images and push them
+    Repack(crate::repack::RepackArgs),
     /// Convert every ServiceMeshExtension of a repository in place
     /// (plain manifests, kustomize patches, Helm templates)
     #[command(after_help = format!("{MIGRATE_EXAMPLES}\n\n{MIGRATE_EXIT_CODES}"))]

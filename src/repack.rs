@@ -1,0 +1,818 @@
+//! `sme2wasm repack`: rebuild ServiceMeshExtension images as the
+//! single-layer images Istio's fetcher accepts (SPEC §2, §7), and say which
+//! digest to pin.
+//!
+//! Arguments become a validated [`RepackConfig`] before any work starts; the
+//! work code never sees clap. Per image: fetch the manifest (choosing a
+//! platform from an index), read layers from the top down until
+//! manifest.yaml and the module are settled, check the module, build the new
+//! image, refuse to replace a different image under the same tag, push blobs
+//! then the manifest, and read the manifest back. One image's failure is
+//! reported and the others go on; it only changes the exit code.
+
+use crate::image::auth::{AuthConfig, Secret};
+use crate::image::build::{self, BuiltImage, ImageSpec};
+use crate::image::extract::{self, Found};
+use crate::image::layout::LayoutStore;
+use crate::image::media::{Format, Platform};
+use crate::image::registry::{RegistryClient, RegistryOptions, RegistryStore};
+use crate::image::source::{Selector, Store};
+use crate::image::wasm::{self, ModuleInfo};
+use crate::image::ImageRef;
+use crate::imagemap::{ImageMap, ImageMapEntry};
+use crate::notify::{Level, Notification};
+use serde::Serialize;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Exit codes, as `--help` documents them.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_FAILED: i32 = 1;
+pub const EXIT_USAGE: i32 = 2;
+
+const AFTER_HELP: &str = "\
+Each SRC is rebuilt as one gzip layer holding plugin.wasm (first) and
+manifest.yaml rewritten to `module: plugin.wasm`, and pushed to its
+destination. One line per image goes to stdout: SRC -> DST@sha256:DIGEST.
+Pin that digest in the WasmPlugin (spec.url oci://DST, spec.sha256 DIGEST
+without the sha256: prefix), or let `convert --image-map FILE` do it.
+
+SRC and DST are registry references (a tag or @sha256:digest; Docker Hub
+short names are normalised as Docker does) or OCI image-layout directories,
+oci:PATH[:TAG]. Credentials come from --username/--password-stdin,
+--authfile, podman's auth.json, or Docker's config.json (with credential
+helpers), in that order.
+
+Exit status:
+  0  every image was repacked, was already repacked, or was already migrated
+  1  at least one image failed (the others were still done)
+  2  usage error: bad flags or references; nothing was done
+
+Examples:
+  sme2wasm repack oci:examples/header-append-sme:2.2 --to oci:/tmp/wasm:2.2
+  sme2wasm repack quay.io/acme/filter:1.0 --to registry.example.com/wasm/filter:1.0
+  sme2wasm repack quay.io/acme/a:1 quay.io/acme/b:1 --tag-suffix -wasm --image-map images.yaml
+  sme2wasm repack quay.io/acme/a:1 --registry localhost:5000/wasm --plain-http localhost:5000 -o json";
+
+/// The `repack` subcommand's flags. Their doc comments are `--help` text,
+/// written for a terminal (`[:TAG]` is not a doc link).
+#[allow(rustdoc::broken_intra_doc_links)]
+#[derive(Debug, clap::Args)]
+#[command(
+    about = "Rebuild ServiceMeshExtension images as WasmPlugin images and print the digests to pin",
+    after_help = AFTER_HELP
+)]
+#[command(group(clap::ArgGroup::new("destination").required(true).args(["to", "tag_suffix", "registry"])))]
+pub struct RepackArgs {
+    /// Source images: registry references or oci:PATH[:TAG].
+    #[arg(value_name = "SRC", required = true)]
+    pub sources: Vec<String>,
+    /// The destination of a single SRC (registry reference or oci:PATH[:TAG]).
+    #[arg(long, value_name = "DST")]
+    pub to: Option<String>,
+    /// Push next to each SRC, under its tag with SUFFIX appended (1.0 -> 1.0-wasm).
+    #[arg(long, value_name = "SUFFIX", allow_hyphen_values = true)]
+    pub tag_suffix: Option<String>,
+    /// Push each SRC to HOST[/PREFIX]/REPOSITORY:TAG, keeping its repository path.
+    #[arg(long, value_name = "HOST[/PREFIX]")]
+    pub registry: Option<String>,
+    /// Media types of the new image: OCI, or Docker v2s2 (never mixed).
+    #[arg(long, value_enum, default_value = "oci")]
+    pub format: FormatArg,
+    /// Leave manifest.yaml out of the new image (it then serves WasmPlugins only).
+    #[arg(long)]
+    pub no_sme_manifest: bool,
+    /// Replace a destination tag that points to different content.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// The image to take from a multi-platform index (default linux/amd64).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Write (or merge into) the image map that `convert --image-map` reads.
+    #[arg(long, value_name = "FILE")]
+    pub image_map: Option<PathBuf>,
+    /// Result format on stdout.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: OutputArg,
+    /// How many images to repack at once.
+    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Speak plain HTTP to this registry host[:port] (repeatable; loopback too must be named).
+    #[arg(long = "plain-http", value_name = "HOST")]
+    pub plain_http: Vec<String>,
+    /// Trust this PEM CA besides the system roots (repeatable).
+    #[arg(long = "ca-file", value_name = "FILE")]
+    pub ca_file: Vec<PathBuf>,
+    /// A Docker config.json or podman auth.json to take credentials from first.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
+    /// User name for every registry of this run; the password is read from stdin.
+    #[arg(long, value_name = "NAME", requires = "password_stdin")]
+    pub username: Option<String>,
+    /// Read the password for --username from stdin.
+    #[arg(long, requires = "username")]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Oci,
+    Docker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputArg {
+    Text,
+    Json,
+}
+
+/// One image to repack.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// As the user wrote it (the image map's `from`).
+    pub written: String,
+    pub source: ImageRef,
+    pub destination: ImageRef,
+}
+
+/// Everything a run needs, validated.
+#[derive(Debug)]
+pub struct RepackConfig {
+    pub jobs: Vec<Job>,
+    pub destination: DestinationRule,
+    pub format: Format,
+    pub sme_manifest: bool,
+    pub overwrite: bool,
+    pub platform: Option<Platform>,
+    pub image_map: Option<PathBuf>,
+    pub json: bool,
+    pub parallel: usize,
+    pub registry: RegistryOptions,
+}
+
+/// A usage error: exit 2, nothing done.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(String);
+
+/// Where each source goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DestinationRule {
+    /// `--to`: one destination for one source.
+    To(ImageRef),
+    /// `--tag-suffix`: the same repository, the tag with a suffix.
+    TagSuffix(String),
+    /// `--registry HOST[/PREFIX]`: the same repository path under HOST/PREFIX.
+    Registry(String),
+}
+
+impl DestinationRule {
+    /// The destination of `src`.
+    pub fn destination(&self, src: &ImageRef) -> Result<ImageRef, String> {
+        match self {
+            DestinationRule::To(d) => Ok(d.clone()),
+            DestinationRule::TagSuffix(suffix) => with_suffix(src, suffix),
+            DestinationRule::Registry(target) => under_registry(src, target),
+        }
+    }
+}
+
+fn with_suffix(src: &ImageRef, suffix: &str) -> Result<ImageRef, String> {
+    let tag = src.tag().ok_or_else(|| {
+        format!("{src} has no tag to append {suffix:?} to; name the destination with --to")
+    })?;
+    let candidate = src.with_tag(&format!("{tag}{suffix}"));
+    match src {
+        // Parse again: the suffix must still make a valid tag.
+        ImageRef::Registry(_) => ImageRef::parse(&candidate.to_string())
+            .map_err(|e| format!("--tag-suffix {suffix:?} makes {e}")),
+        ImageRef::Layout(_) => Ok(candidate),
+    }
+}
+
+fn under_registry(src: &ImageRef, target: &str) -> Result<ImageRef, String> {
+    let target = target.trim_end_matches('/');
+    let (repo, tag) = match src {
+        ImageRef::Registry(r) => (
+            r.repository.clone(),
+            r.tag.clone().ok_or_else(|| {
+                format!("{src} has no tag to keep; name the destination with --to")
+            })?,
+        ),
+        ImageRef::Layout(l) => {
+            let name = l
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_lowercase())
+                .unwrap_or_else(|| "image".into());
+            (name, l.tag.clone().unwrap_or_else(|| "latest".into()))
+        }
+    };
+    match ImageRef::parse(&format!("{target}/{repo}:{tag}")) {
+        // A TARGET without a host would silently mean Docker Hub.
+        Ok(ImageRef::Registry(r))
+            if r.registry != crate::image::reference::DOCKER_HUB
+                || target.starts_with("docker.io") =>
+        {
+            Ok(ImageRef::Registry(r))
+        }
+        Ok(_) => Err(format!(
+            "--registry {target:?} must start with a registry host (host.example or host:port)"
+        )),
+        Err(e) => Err(format!("--registry {target:?}: {e}")),
+    }
+}
+
+/// The jobs for some sources under a destination rule.
+pub fn jobs_for(rule: &DestinationRule, sources: &[String]) -> Result<Vec<Job>, String> {
+    let mut jobs = Vec::new();
+    for s in sources {
+        let source = ImageRef::parse(s).map_err(|e| e.to_string())?;
+        let destination = rule.destination(&source)?;
+        if destination == source {
+            return Err(format!(
+                "{s}: the destination is the source itself; choose another tag or repository"
+            ));
+        }
+        jobs.push(Job {
+            written: s.clone(),
+            source,
+            destination,
+        });
+    }
+    Ok(jobs)
+}
+
+impl RepackConfig {
+    /// Validate the flags; `stdin` supplies the password for --password-stdin.
+    pub fn from_args(args: &RepackArgs, stdin: &mut dyn Read) -> Result<RepackConfig, UsageError> {
+        let u = |m: String| UsageError(m);
+        if args.to.is_some() && args.sources.len() > 1 {
+            return Err(u(format!(
+                "--to names one destination but {} sources were given; use --tag-suffix or --registry for several",
+                args.sources.len()
+            )));
+        }
+        if args.jobs == 0 {
+            return Err(u("-j must be at least 1".into()));
+        }
+        let destination = match (&args.to, &args.tag_suffix, &args.registry) {
+            (Some(d), _, _) => {
+                DestinationRule::To(ImageRef::parse(d).map_err(|e| u(format!("--to: {e}")))?)
+            }
+            (_, Some(suffix), _) => DestinationRule::TagSuffix(suffix.clone()),
+            (_, _, Some(target)) => DestinationRule::Registry(target.clone()),
+            _ => {
+                return Err(u(
+                    "name the destination with --to, --tag-suffix or --registry".into(),
+                ))
+            }
+        };
+        let jobs = jobs_for(&destination, &args.sources).map_err(u)?;
+        let platform = args
+            .platform
+            .as_deref()
+            .map(Platform::parse)
+            .transpose()
+            .map_err(u)?;
+        let explicit = match &args.username {
+            Some(user) => {
+                let mut pw = String::new();
+                stdin
+                    .read_to_string(&mut pw)
+                    .map_err(|e| u(format!("--password-stdin: cannot read stdin: {e}")))?;
+                let pw = pw.trim_end_matches(['\n', '\r']).to_string();
+                if pw.is_empty() {
+                    return Err(u(
+                        "--password-stdin: stdin was empty; pipe the password in".into()
+                    ));
+                }
+                Some((user.clone(), Secret::new(pw)))
+            }
+            None => None,
+        };
+        if let Some(f) = &args.authfile {
+            if !f.is_file() {
+                return Err(u(format!("--authfile {}: no such file", f.display())));
+            }
+        }
+        for f in &args.ca_file {
+            if !f.is_file() {
+                return Err(u(format!("--ca-file {}: no such file", f.display())));
+            }
+        }
+        Ok(RepackConfig {
+            jobs,
+            destination,
+            format: match args.format {
+                FormatArg::Oci => Format::Oci,
+                FormatArg::Docker => Format::Docker,
+            },
+            sme_manifest: !args.no_sme_manifest,
+            overwrite: args.overwrite,
+            platform,
+            image_map: args.image_map.clone(),
+            json: args.output == OutputArg::Json,
+            parallel: args.jobs,
+            registry: RegistryOptions {
+                plain_http: args.plain_http.clone(),
+                ca_files: args.ca_file.clone(),
+                auth: AuthConfig::from_env(explicit, args.authfile.clone()),
+                retry: Default::default(),
+            },
+        })
+    }
+}
+
+/// What happened to one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Built and pushed; the manifest read back matches.
+    Pushed,
+    /// The destination already held exactly this image.
+    Unchanged,
+    /// The source already is a single-layer plugin.wasm image: left as it is.
+    AlreadyMigrated,
+    Failed,
+}
+
+/// The module as found in the source image.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleReport {
+    /// Where manifest.yaml said it is (resolved path inside the image).
+    pub path: String,
+    #[serde(flatten)]
+    pub info: ModuleInfo,
+}
+
+/// The result for one image: the stdout line, the JSON object.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub source: String,
+    pub status: Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    /// The manifest digest to pin.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<ModuleReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// Layers of the source image, and how many were downloaded.
+    pub layers_total: usize,
+    pub layers_read: usize,
+    pub notifications: Vec<Notification>,
+    #[serde(skip)]
+    pub map_to: Option<String>,
+}
+
+impl Outcome {
+    fn new(job: &Job) -> Outcome {
+        Outcome {
+            source: job.written.clone(),
+            status: Status::Failed,
+            destination: None,
+            digest: None,
+            module: None,
+            phase: None,
+            priority: None,
+            layers_total: 0,
+            layers_read: 0,
+            notifications: Vec::new(),
+            map_to: None,
+        }
+    }
+    fn note(&mut self, level: Level, message: impl Into<String>) {
+        self.notifications
+            .push(Notification::new(level, self.source.clone(), message));
+    }
+    /// `SRC -> DST@sha256:…`
+    pub fn line(&self) -> Option<String> {
+        Some(format!(
+            "{} -> {}",
+            self.source,
+            self.destination.as_deref()?
+        ))
+    }
+}
+
+/// Shared state of a run.
+struct Context<'a> {
+    config: &'a RepackConfig,
+    client: Option<Arc<RegistryClient>>,
+}
+
+impl Context<'_> {
+    fn store(&self, r: &ImageRef) -> Result<Box<dyn Store + '_>, String> {
+        match r {
+            ImageRef::Layout(l) => Ok(Box::new(LayoutStore::new(l.clone()))),
+            ImageRef::Registry(r) => {
+                let client = self
+                    .client
+                    .clone()
+                    .ok_or_else(|| "no registry client".to_string())?;
+                Ok(Box::new(RegistryStore::new(client, r.clone())))
+            }
+        }
+    }
+}
+
+/// A failure of one image: the message already names the image.
+type Failure = String;
+
+fn repack_one(ctx: &Context, job: &Job) -> Outcome {
+    let mut out = Outcome::new(job);
+    if let Err(m) = repack_inner(ctx, job, &mut out) {
+        out.status = Status::Failed;
+        // The notification names the image; do not say it twice.
+        let m = m
+            .strip_prefix(&format!("{}: ", job.source))
+            .map(str::to_string)
+            .unwrap_or(m);
+        out.notifications
+            .push(Notification::new(Level::Error, job.written.clone(), m));
+    }
+    out
+}
+
+fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failure> {
+    let src = &job.source;
+    let store = ctx.store(src).map_err(|m| format!("{src}: {m}"))?;
+    let source = extract::read_source(store.as_ref(), src, ctx.config.platform.as_ref())?;
+    let image = &source.image;
+    out.layers_total = image.layers.len();
+    if let (Some(want), Some(have)) = (&ctx.config.platform, &source.platform) {
+        if want.os != have.os || want.architecture != have.architecture {
+            out.note(
+                Level::Warn,
+                format!("--platform {want} asked, but the image is a single {have} image; repacking it as {have}"),
+            );
+        }
+    }
+    let extraction = extract::extract(store.as_ref(), src, image)?;
+    out.layers_read = extraction.layers_read;
+    let (manifest, path, module) = match extraction.found {
+        Found::AlreadyMigrated { info, manifest } => {
+            if let Some(m) = manifest {
+                out.phase = Some(m.phase.to_string());
+                out.priority = m.priority;
+            }
+            out.module = Some(ModuleReport {
+                path: "plugin.wasm".into(),
+                info,
+            });
+            out.status = Status::AlreadyMigrated;
+            out.digest = Some(source.manifest_digest.clone());
+            out.destination = Some(src.pinned(&source.manifest_digest));
+            out.map_to = Some(src.to_string());
+            out.note(
+                Level::Info,
+                "already migrated: one gzip layer with /plugin.wasm, as Istio's fetcher wants; left as it is",
+            );
+            return Ok(());
+        }
+        Found::Extension {
+            manifest,
+            path,
+            module,
+        } => (manifest, path, module),
+    };
+    out.phase = Some(manifest.phase.to_string());
+    out.priority = manifest.priority;
+    let module_path = manifest.module.trim();
+    let info = wasm::check(&module)
+        .map_err(|e| format!("{src}: module /{path} (from manifest.yaml `module: {module_path}`): {e}; nothing was pushed"))?;
+    if info.abi_versions.is_empty() {
+        out.note(Level::Warn, format!("module /{path} exports no proxy_abi_version_* function; Envoy will not load it as a proxy-wasm module"));
+    }
+    out.note(
+        Level::Info,
+        format!(
+            "module /{path}: {} bytes, proxy-wasm ABI {}; read {} of {} layers",
+            info.size,
+            if info.abi_versions.is_empty() {
+                "none".to_string()
+            } else {
+                info.abi_versions.join(", ")
+            },
+            out.layers_read,
+            out.layers_total
+        ),
+    );
+    out.module = Some(ModuleReport { path, info });
+
+    // The new image.
+    let sme_manifest = ctx
+        .config
+        .sme_manifest
+        .then(|| manifest.render_for_plugin_wasm());
+    let built = build::build(&ImageSpec {
+        module: &module,
+        sme_manifest: sme_manifest.as_deref(),
+        format: ctx.config.format,
+        platform: source.platform.clone(),
+    })
+    .map_err(|e| format!("{src}: building the new image: {e}"))?;
+    drop(module);
+    push(ctx, job, &built, out)
+}
+
+fn push(ctx: &Context, job: &Job, built: &BuiltImage, out: &mut Outcome) -> Result<(), Failure> {
+    let dst = &job.destination;
+    let store = ctx.store(dst).map_err(|m| format!("{dst}: {m}"))?;
+    let sel = Selector::of(dst);
+    if let Selector::Digest(d) = &sel {
+        if d != built.digest() {
+            return Err(format!(
+                "{}: the destination names digest {d}, but the repacked image is {}; name a tag instead",
+                job.written,
+                built.digest()
+            ));
+        }
+    }
+    let existing = store.fetch_manifest(&sel).map_err(|e| e.message)?;
+    let unchanged = match existing {
+        Some(f) if f.digest == built.digest() => true,
+        Some(f) if !ctx.config.overwrite => {
+            return Err(format!(
+                "{dst} already points to {} (different content); pass --overwrite to replace it, or choose another tag",
+                f.digest
+            ))
+        }
+        _ => false,
+    };
+    if !unchanged {
+        // Blobs first: the tag appears only when everything it names is there.
+        store.put_blob(&built.layer).map_err(|e| e.message)?;
+        store.put_blob(&built.config).map_err(|e| e.message)?;
+        store
+            .put_manifest(&built.manifest, &sel)
+            .map_err(|e| e.message)?;
+    }
+    let back = store
+        .fetch_manifest(&sel)
+        .map_err(|e| e.message)?
+        .ok_or_else(|| {
+            format!("{dst}: the manifest was pushed but cannot be read back; check the registry")
+        })?;
+    if back.digest != built.digest() || back.body != built.manifest.data {
+        return Err(format!(
+            "{dst}: read back digest {} instead of the pushed {}; another writer may have replaced the tag",
+            back.digest,
+            built.digest()
+        ));
+    }
+    out.status = if unchanged {
+        Status::Unchanged
+    } else {
+        Status::Pushed
+    };
+    if unchanged {
+        out.note(
+            Level::Info,
+            format!("{dst} already holds this image; nothing pushed"),
+        );
+    }
+    out.digest = Some(built.digest().to_string());
+    out.destination = Some(dst.pinned(built.digest()));
+    out.map_to = Some(dst.to_string());
+    Ok(())
+}
+
+/// Run the whole command; returns the exit code.
+pub fn run(args: RepackArgs) -> i32 {
+    let config = match RepackConfig::from_args(&args, &mut std::io::stdin()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    execute(&config)
+}
+
+/// Repack every job of a validated configuration; print results; exit code.
+pub fn execute(config: &RepackConfig) -> i32 {
+    let outcomes = match repack_jobs(config, &config.jobs) {
+        Ok(o) => o,
+        Err(m) => {
+            eprintln!("error: {m}");
+            return EXIT_USAGE;
+        }
+    };
+    let mut code = if outcomes.iter().any(|o| o.status == Status::Failed) {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    };
+    if let Some(path) = &config.image_map {
+        if let Err(m) = write_image_map(path, &outcomes) {
+            eprintln!("ERROR {}: {m}", path.display());
+            code = EXIT_FAILED;
+        }
+    }
+    print_notifications(&outcomes);
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    // A closed stdout (a pipe to head) is not an error worth a panic.
+    if config.json {
+        let _ = serde_json::to_writer_pretty(&mut stdout, &outcomes);
+        let _ = writeln!(stdout);
+    } else {
+        for line in outcomes.iter().filter_map(Outcome::line) {
+            let _ = writeln!(stdout, "{line}");
+        }
+    }
+    code
+}
+
+fn print_notifications(outcomes: &[Outcome]) {
+    let mut stderr = std::io::stderr().lock();
+    for n in outcomes.iter().flat_map(|o| &o.notifications) {
+        let _ = writeln!(stderr, "{n}");
+    }
+}
+
+/// Repack `images` (as SMEs name them) under the configuration's
+/// destination rule and options, and return their image map: the step
+/// `migrate --repack` takes before rewriting. Notifications go to stderr;
+/// nothing goes to stdout. Fails, naming the count, if any image failed.
+pub fn image_map_of(config: &RepackConfig, images: &[String]) -> Result<ImageMap, String> {
+    if let DestinationRule::To(_) = config.destination {
+        if images.len() > 1 {
+            return Err("--to names one destination; use --tag-suffix or --registry".into());
+        }
+    }
+    let jobs = jobs_for(&config.destination, images)?;
+    let outcomes = repack_jobs(config, &jobs)?;
+    print_notifications(&outcomes);
+    let failed = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Failed)
+        .count();
+    if failed > 0 {
+        return Err(format!(
+            "{failed} of {} images could not be repacked (see the errors above)",
+            outcomes.len()
+        ));
+    }
+    let mut map = ImageMap::default();
+    merge_outcomes(&mut map, &outcomes);
+    Ok(map)
+}
+
+/// Repack jobs, `config.parallel` at a time; one outcome per job, in order.
+fn repack_jobs(config: &RepackConfig, jobs: &[Job]) -> Result<Vec<Outcome>, String> {
+    let needs_registry = jobs.iter().any(|j| {
+        matches!(j.source, ImageRef::Registry(_)) || matches!(j.destination, ImageRef::Registry(_))
+    });
+    let client = if needs_registry {
+        Some(RegistryClient::new(config.registry.clone())?)
+    } else {
+        None
+    };
+    let ctx = Context { config, client };
+    let progress = (std::io::stderr().is_terminal() && jobs.len() > 1).then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(jobs.len() as u64),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} images {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let results: Vec<Mutex<Option<Outcome>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..config.parallel.min(jobs.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(job) = jobs.get(i) else { break };
+                if let Some(bar) = &progress {
+                    bar.set_message(job.written.clone());
+                }
+                let outcome = repack_one(&ctx, job);
+                *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+                if let Some(bar) = &progress {
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    Ok(results
+        .into_iter()
+        .filter_map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+        .collect())
+}
+
+/// Add the successful results to an image map.
+fn merge_outcomes(map: &mut ImageMap, outcomes: &[Outcome]) {
+    for o in outcomes {
+        let (Some(to), Some(digest)) = (&o.map_to, &o.digest) else {
+            continue;
+        };
+        map.merge(ImageMapEntry {
+            from: o.source.clone(),
+            to: to.clone(),
+            digest: digest.clone(),
+            phase: o.phase.clone(),
+            priority: o.priority,
+        });
+    }
+}
+
+/// Merge the successful results into the image map `convert` reads.
+fn write_image_map(path: &std::path::Path, outcomes: &[Outcome]) -> Result<(), String> {
+    let mut map = if path.exists() {
+        ImageMap::read(path).map_err(|e| format!("{e}; fix or remove the file, then run again"))?
+    } else {
+        ImageMap::default()
+    };
+    merge_outcomes(&mut map, outcomes);
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, map.render()).map_err(|e| format!("cannot write the image map: {e}"))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write the image map: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: RepackArgs,
+    }
+
+    fn config(args: &[&str]) -> Result<RepackConfig, UsageError> {
+        let w = Wrapper::try_parse_from(std::iter::once("repack").chain(args.iter().copied()))
+            .map_err(|e| UsageError(e.to_string()))?;
+        RepackConfig::from_args(&w.args, &mut &b"s3cret\n"[..])
+    }
+
+    fn destinations(args: &[&str]) -> Vec<String> {
+        config(args)
+            .unwrap()
+            .jobs
+            .iter()
+            .map(|j| j.destination.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn destinations_from_suffix_and_registry() {
+        assert_eq!(
+            destinations(&["quay.io/a/b:1.0", "nginx:1", "--tag-suffix", "-wasm"]),
+            ["quay.io/a/b:1.0-wasm", "docker.io/library/nginx:1-wasm"]
+        );
+        assert_eq!(
+            destinations(&[
+                "quay.io/a/b:1.0",
+                "nginx:1",
+                "--registry",
+                "r.example:5000/mirror/"
+            ]),
+            [
+                "r.example:5000/mirror/a/b:1.0",
+                "r.example:5000/mirror/library/nginx:1"
+            ]
+        );
+        assert_eq!(
+            destinations(&["oci:some/Dir:2", "--registry", "r.example"]),
+            ["r.example/dir:2"]
+        );
+        assert_eq!(
+            destinations(&["oci:d:2", "--tag-suffix", ".w"]),
+            ["oci:d:2.w"]
+        );
+    }
+
+    #[test]
+    fn usage_errors_say_what_to_do() {
+        let e = config(&["quay.io/a/b@sha256:", "--to", "c:1"])
+            .err()
+            .unwrap();
+        assert!(!e.0.is_empty());
+        let d = format!("quay.io/a/b@sha256:{}", "a".repeat(64));
+        let e = config(&[&d, "--tag-suffix", "-w"]).err().unwrap();
+        assert!(e.0.contains("--to"), "{e}");
+        let e = config(&["a:1", "--registry", "justaname"]).err().unwrap();
+        assert!(e.0.contains("registry host"), "{e}");
+        let c = config(&["a:1", "--to", "b:1", "--username", "u", "--password-stdin"]).unwrap();
+        let (user, pass) = c.registry.auth.explicit.clone().unwrap();
+        assert_eq!((user.as_str(), pass.expose()), ("u", "s3cret"));
+        assert!(!format!("{:?}", c.registry.auth).contains("s3cret"));
+    }
+}

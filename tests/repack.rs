@@ -1,0 +1,843 @@
+//! `sme2wasm repack` against a real registry started by the tests, with
+//! every result read back the way Istio's fetcher reads it (SPEC §7).
+
+mod common;
+
+use common::images::{self, TestImage};
+use common::registry::{Flavour, Registry, PASSWORD, USER};
+use common::{fetch_like_istio, fixture_module, sme2wasm, tag_exists};
+use serde_json::Value;
+use sme2wasm::image::auth::{AuthConfig, Secret};
+use sme2wasm::image::layout::LayoutStore;
+use sme2wasm::image::registry::{RegistryClient, RegistryOptions, RegistryStore};
+use sme2wasm::image::{ImageRef, LayoutRef, RegistryRef};
+use std::path::Path;
+
+struct Env {
+    reg: Registry,
+    home: tempfile::TempDir,
+}
+
+fn env(flavour: Flavour) -> Env {
+    Env {
+        reg: Registry::start(flavour),
+        home: tempfile::tempdir().unwrap(),
+    }
+}
+
+fn reg_ref(s: &str) -> RegistryRef {
+    match ImageRef::parse(s).unwrap() {
+        ImageRef::Registry(r) => r,
+        other => panic!("{other:?}"),
+    }
+}
+
+impl Env {
+    /// Store fixture `name` as `repo:tag`; returns the built image.
+    fn push(&self, name: &str, repo_tag: &str) -> TestImage {
+        let reg = &self.reg;
+        let options = RegistryOptions {
+            plain_http: (reg.flavour != Flavour::Tls)
+                .then(|| reg.host.clone())
+                .into_iter()
+                .collect(),
+            ca_files: reg.ca_file.iter().cloned().collect(),
+            auth: AuthConfig {
+                explicit: matches!(reg.flavour, Flavour::Htpasswd | Flavour::Token)
+                    .then(|| (USER.to_string(), Secret::new(PASSWORD))),
+                ..Default::default()
+            },
+            retry: Default::default(),
+        };
+        let client = RegistryClient::new(options).unwrap();
+        let reference = reg_ref(&reg.reference(repo_tag));
+        let tag = reference.tag.clone().unwrap();
+        let image = images::build(name);
+        image.store(&RegistryStore::new(client, reference), &tag);
+        image
+    }
+
+    fn r(&self, repo_tag: &str) -> String {
+        self.reg.reference(repo_tag)
+    }
+
+    /// `sme2wasm repack ARGS` with the flags this registry needs.
+    fn repack(&self, args: &[&str]) -> assert_cmd::assert::Assert {
+        let mut cmd = sme2wasm(self.home.path());
+        cmd.arg("repack").args(args).args(self.reg.flags());
+        let needs_login = matches!(self.reg.flavour, Flavour::Htpasswd | Flavour::Token);
+        if needs_login && !args.contains(&"--username") {
+            cmd.arg("--username")
+                .arg(USER)
+                .arg("--password-stdin")
+                .write_stdin(format!("{PASSWORD}\n"));
+        }
+        cmd.assert()
+    }
+}
+
+fn stdout(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+}
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+}
+
+/// The digest from `SRC -> DST@sha256:…`.
+fn digest_of(line: &str) -> String {
+    line.trim().rsplit_once('@').unwrap().1.to_string()
+}
+
+/// Repack one fixture and check the result as Istio's fetcher reads it.
+fn repack_and_check(e: &Env, fixture: &str, extra: &[&str]) -> (String, common::FetchedImage) {
+    let src = e.r(&format!("sme/{fixture}:1.0"));
+    let dst = e.r(&format!("wasm/{fixture}:1.0"));
+    e.push(fixture, &format!("sme/{fixture}:1.0"));
+    let mut args = vec![src.as_str(), "--to", dst.as_str()];
+    args.extend_from_slice(extra);
+    let a = e.repack(&args).success();
+    let out = stdout(&a);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with(&format!("{src} -> {}/wasm/{fixture}@sha256:", e.reg.host)),
+        "{out}"
+    );
+    let fetched = fetch_like_istio(&e.reg, &dst);
+    assert_eq!(fetched.manifest_digest, digest_of(&out));
+    assert_eq!(
+        fetched.entries[0].2,
+        fixture_module(),
+        "plugin.wasm is the source module"
+    );
+    (digest_of(&out), fetched)
+}
+
+#[test]
+fn docker_v2s2_source_becomes_an_oci_image_with_manifest_yaml() {
+    let e = env(Flavour::Anonymous);
+    let (_, img) = repack_and_check(&e, "docker-v2s2", &[]);
+    assert_eq!(
+        img.manifest["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert_eq!(
+        img.manifest["annotations"]["module.wasm.image/variant"],
+        "compat"
+    );
+    assert_eq!(img.config["os"], "linux");
+    assert_eq!(img.config["architecture"], "amd64");
+    let names: Vec<&str> = img.entries.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, ["plugin.wasm", "manifest.yaml"]);
+    let manifest = String::from_utf8(img.entries[1].2.clone()).unwrap();
+    assert!(manifest.contains("module: plugin.wasm"), "{manifest}");
+    assert!(
+        manifest.contains("phase: PostAuthZ") && manifest.contains("priority: 100"),
+        "{manifest}"
+    );
+}
+
+#[test]
+fn nested_module_in_docker_format_and_without_sme_manifest() {
+    let e = env(Flavour::Anonymous);
+    let (_, img) = repack_and_check(
+        &e,
+        "oci-nested",
+        &["--format", "docker", "--no-sme-manifest"],
+    );
+    assert_eq!(
+        img.manifest["mediaType"],
+        "application/vnd.docker.distribution.manifest.v2+json"
+    );
+    assert_eq!(
+        img.config["config"]["Labels"]["module.wasm.image/variant"],
+        "compat"
+    );
+    assert_eq!(img.entries.len(), 1, "only plugin.wasm");
+}
+
+#[test]
+fn manifest_without_media_type_is_read() {
+    let e = env(Flavour::Anonymous);
+    repack_and_check(&e, "oci-no-media-type", &[]);
+}
+
+#[test]
+fn later_layers_win_over_earlier_ones() {
+    let e = env(Flavour::Anonymous);
+    let src = e.r("sme/layers-overwrite:1.0");
+    e.push("layers-overwrite", "sme/layers-overwrite:1.0");
+    let a = e
+        .repack(&[&src, "--to", &e.r("wasm/over:1"), "-o", "json"])
+        .success();
+    let v: Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(v[0]["status"], "pushed");
+    assert_eq!(
+        v[0]["module"]["abi_versions"][0], "0.2.1",
+        "the middle layer's module, not the base's"
+    );
+    assert_eq!(v[0]["layers_read"], 3, "manifest.yaml is in the base layer");
+    let img = fetch_like_istio(&e.reg, &e.r("wasm/over:1"));
+    assert_eq!(img.entries[0].2, fixture_module());
+}
+
+#[test]
+fn whiteouts_and_opaque_directories_delete_the_module() {
+    let e = env(Flavour::Anonymous);
+    for fixture in ["layers-whiteout", "layers-opaque"] {
+        let src = e.r(&format!("sme/{fixture}:1"));
+        e.push(fixture, &format!("sme/{fixture}:1"));
+        let dst = e.r(&format!("wasm/{fixture}:1"));
+        let a = e.repack(&[&src, "--to", &dst]).code(1);
+        let err = stderr(&a);
+        assert!(
+            err.contains(&src) && err.contains("no such file"),
+            "{fixture}: {err}"
+        );
+        assert!(!tag_exists(&e.reg, &dst), "nothing pushed for {fixture}");
+    }
+}
+
+#[test]
+fn lower_layers_that_cannot_matter_are_not_downloaded() {
+    let e = env(Flavour::Anonymous);
+    let src = e.r("sme/top:1");
+    let image = e.push("top-layer-complete", "sme/top:1");
+    let a = e
+        .repack(&[&src, "--to", &e.r("wasm/top:1"), "-o", "json"])
+        .success();
+    let v: Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(v[0]["layers_read"], 1);
+    assert_eq!(v[0]["layers_total"], 2);
+    assert_eq!(v[0]["phase"], "PostStats");
+    assert_eq!(v[0]["priority"], 7);
+    assert!(
+        e.reg.blob_was_fetched(&image.layer_digests[1]),
+        "the top layer was read"
+    );
+    assert!(
+        !e.reg.blob_was_fetched(&image.layer_digests[0]),
+        "the base layer was not"
+    );
+    fetch_like_istio(&e.reg, &e.r("wasm/top:1"));
+}
+
+#[test]
+fn an_index_resolves_to_amd64_or_the_platform_asked_for() {
+    let e = env(Flavour::Anonymous);
+    let src = e.r("sme/multi:1");
+    e.push("index-amd64-arm64", "sme/multi:1");
+    let a = e
+        .repack(&[&src, "--to", &e.r("wasm/multi:amd64"), "-o", "json"])
+        .success();
+    let v: Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(
+        v[0]["module"]["path"], "usr/local/lib/wasm/ext/filter.wasm",
+        "the amd64 child"
+    );
+    let a = e
+        .repack(&[
+            &src,
+            "--to",
+            &e.r("wasm/multi:arm64"),
+            "--platform",
+            "linux/arm64",
+            "-o",
+            "json",
+        ])
+        .success();
+    let v: Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(v[0]["module"]["path"], "filter.wasm", "the arm64 child");
+    let img = fetch_like_istio(&e.reg, &e.r("wasm/multi:arm64"));
+    assert_eq!(
+        img.config["architecture"], "arm64",
+        "os/architecture from the source"
+    );
+    let a = e
+        .repack(&[
+            &src,
+            "--to",
+            &e.r("wasm/multi:s390x"),
+            "--platform",
+            "linux/s390x",
+        ])
+        .code(1);
+    assert!(stderr(&a).contains("--platform"), "{}", stderr(&a));
+}
+
+#[test]
+fn bad_images_fail_clearly_and_push_nothing() {
+    let e = env(Flavour::Anonymous);
+    let cases = [
+        ("no-manifest", "no /manifest.yaml"),
+        ("malformed-manifest", "manifest.yaml:2: "),
+        ("module-missing", "no such file"),
+        ("escape-dotdot", "outside the image root"),
+        ("escape-absolute", "outside the image root"),
+        ("escape-symlink", "outside the image root"),
+        ("not-wasm", "does not start with the Wasm magic"),
+    ];
+    for (fixture, _) in &cases {
+        e.push(fixture, &format!("sme/{fixture}:1"));
+    }
+    // All at once, two at a time: each failure is reported, the run goes on.
+    let mut args: Vec<String> = cases
+        .iter()
+        .map(|(f, _)| e.r(&format!("sme/{f}:1")))
+        .collect();
+    args.push(e.r("sme/symlink-ok:1"));
+    e.push("symlink-inside", "sme/symlink-ok:1");
+    args.extend([
+        "--tag-suffix".into(),
+        "-wasm".into(),
+        "-j".into(),
+        "2".into(),
+    ]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let a = e.repack(&args).code(1);
+    let err = stderr(&a);
+    for (fixture, expected) in &cases {
+        let src = e.r(&format!("sme/{fixture}:1"));
+        let line = err
+            .lines()
+            .find(|l| l.contains(&src))
+            .unwrap_or_else(|| panic!("no error for {fixture}: {err}"));
+        assert!(line.starts_with("ERROR"), "{line}");
+        assert!(line.contains(expected), "{fixture}: {line}");
+        assert!(
+            !tag_exists(&e.reg, &format!("{src}-wasm")),
+            "{fixture} pushed"
+        );
+    }
+    let out = stdout(&a);
+    assert_eq!(
+        out.lines().count(),
+        1,
+        "only the good image has a result: {out}"
+    );
+    assert!(out.contains("sme/symlink-ok:1 -> "), "{out}");
+    fetch_like_istio(&e.reg, &e.r("sme/symlink-ok:1-wasm"));
+}
+
+#[test]
+fn already_migrated_images_are_left_as_they_are() {
+    let e = env(Flavour::Anonymous);
+    let src = e.r("wasm/done:1");
+    let image = e.push("already-migrated", "wasm/done:1");
+    let dst = e.r("wasm/done:2");
+    let a = e.repack(&[&src, "--to", &dst]).success();
+    assert_eq!(
+        stdout(&a).trim(),
+        format!(
+            "{src} -> {}/wasm/done@{}",
+            e.reg.host, image.manifest.digest
+        )
+    );
+    assert!(stderr(&a).contains("already migrated"), "{}", stderr(&a));
+    assert!(!tag_exists(&e.reg, &dst));
+}
+
+#[test]
+fn reproducible_idempotent_and_careful_with_existing_tags() {
+    let e = env(Flavour::Anonymous);
+    let (first, _) = repack_and_check(&e, "docker-v2s2", &[]);
+    let src = e.r("sme/docker-v2s2:1.0");
+    let dst = e.r("wasm/docker-v2s2:1.0");
+    // Same input, same digest: a no-op.
+    let a = e.repack(&[&src, "--to", &dst, "-o", "json"]).success();
+    let v: Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(v[0]["status"], "unchanged");
+    assert_eq!(v[0]["digest"], first.as_str());
+    // Different content under the same tag: refused without --overwrite.
+    let a = e
+        .repack(&[&src, "--to", &dst, "--format", "docker"])
+        .code(1);
+    assert!(stderr(&a).contains("--overwrite"), "{}", stderr(&a));
+    assert_eq!(fetch_like_istio(&e.reg, &dst).manifest_digest, first);
+    let a = e
+        .repack(&[&src, "--to", &dst, "--format", "docker", "--overwrite"])
+        .success();
+    assert_ne!(digest_of(&stdout(&a)), first);
+    // Another repository, same module, the source named by digest: the same digest.
+    let source_digest = images::build("docker-v2s2").manifest.digest;
+    let by_digest = format!("{}/sme/docker-v2s2@{source_digest}", e.reg.host);
+    let a = e
+        .repack(&[&by_digest, "--to", &e.r("other/place:x")])
+        .success();
+    assert_eq!(digest_of(&stdout(&a)), first);
+}
+
+#[test]
+fn image_map_is_written_and_merged() {
+    let e = env(Flavour::Anonymous);
+    e.push("docker-v2s2", "sme/a:1");
+    e.push("oci-nested", "sme/b:1");
+    let map = e.home.path().join("images.yaml");
+    std::fs::write(
+        &map,
+        format!("apiVersion: sme2wasm.io/v1\nkind: ImageMap\nimages:\n- from: quay.io/keep/me:1\n  to: r.example/keep:1\n  digest: sha256:{}\n", "0".repeat(64)),
+    )
+    .unwrap();
+    let (a, b) = (e.r("sme/a:1"), e.r("sme/b:1"));
+    let out = e
+        .repack(&[
+            &a,
+            &b,
+            "--registry",
+            &format!("{}/wasm", e.reg.host),
+            "--image-map",
+            map.to_str().unwrap(),
+        ])
+        .success();
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2);
+    let parsed = sme2wasm::imagemap::ImageMap::read(&map).unwrap();
+    assert_eq!(parsed.images.len(), 3);
+    let ea = parsed.lookup(&a).unwrap();
+    assert_eq!(ea.to, e.r("wasm/sme/a:1"));
+    assert_eq!(ea.digest, digest_of(&lines[0]));
+    assert_eq!(ea.phase.as_deref(), Some("PostAuthZ"));
+    assert_eq!(ea.priority, Some(100));
+    assert!(
+        parsed.lookup("quay.io/keep/me:1").is_some(),
+        "existing entries are kept"
+    );
+    fetch_like_istio(&e.reg, &e.r("wasm/sme/b:1"));
+}
+
+#[test]
+fn basic_auth_credentials_from_flags_and_docker_config() {
+    let e = env(Flavour::Htpasswd);
+    e.push("docker-v2s2", "sme/auth:1");
+    let src = e.r("sme/auth:1");
+    // Anonymous: 401, and the message says which credential sources were tried.
+    let a = sme2wasm(e.home.path())
+        .args(["repack", &src, "--to", &e.r("wasm/auth:1")])
+        .args(e.reg.flags())
+        .assert()
+        .code(1);
+    let err = stderr(&a);
+    assert!(
+        err.contains("401") && err.contains("credentials tried: anonymous"),
+        "{err}"
+    );
+    // --username/--password-stdin.
+    let a = e.repack(&[&src, "--to", &e.r("wasm/auth:1")]).success();
+    assert!(!stdout(&a).contains(PASSWORD) && !stderr(&a).contains(PASSWORD));
+    fetch_like_istio(&e.reg, &e.r("wasm/auth:1"));
+    // DOCKER_CONFIG with an `auths` entry.
+    let cfg = tempfile::tempdir().unwrap();
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    std::fs::write(
+        cfg.path().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, e.reg.host),
+    )
+    .unwrap();
+    sme2wasm(e.home.path())
+        .env("DOCKER_CONFIG", cfg.path())
+        .args(["repack", &src, "--to", &e.r("wasm/auth:2")])
+        .args(e.reg.flags())
+        .assert()
+        .success();
+    // A wrong password: 401, naming the source, never the password.
+    let wrong = tempfile::tempdir().unwrap();
+    let file = wrong.path().join("auth.json");
+    let bad =
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:not-the-{PASSWORD}"));
+    std::fs::write(
+        &file,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{bad}"}}}}}}"#, e.reg.host),
+    )
+    .unwrap();
+    let a = sme2wasm(e.home.path())
+        .args([
+            "repack",
+            &src,
+            "--to",
+            &e.r("wasm/auth:3"),
+            "--authfile",
+            file.to_str().unwrap(),
+        ])
+        .args(e.reg.flags())
+        .assert()
+        .code(1);
+    let err = stderr(&a);
+    assert!(err.contains("401") && err.contains("auth.json"), "{err}");
+    assert!(!err.contains(PASSWORD), "{err}");
+}
+
+#[test]
+fn tls_with_a_private_ca() {
+    let e = env(Flavour::Tls);
+    e.push("oci-nested", "sme/tls:1");
+    let src = e.r("sme/tls:1");
+    let a = sme2wasm(e.home.path())
+        .args(["repack", &src, "--to", &e.r("wasm/tls:1")])
+        .assert()
+        .code(1);
+    assert!(stderr(&a).contains("--ca-file"), "{}", stderr(&a));
+    repack_and_check(&e, "docker-v2s2", &[]);
+}
+
+#[test]
+fn plain_http_only_for_named_hosts() {
+    let e = env(Flavour::Anonymous);
+    e.push("docker-v2s2", "sme/p:1");
+    let a = sme2wasm(e.home.path())
+        .args(["repack", &e.r("sme/p:1"), "--to", &e.r("wasm/p:1")])
+        .assert()
+        .code(1);
+    let err = stderr(&a);
+    assert!(
+        err.contains(&format!("--plain-http {}", e.reg.host)),
+        "{err}"
+    );
+}
+
+fn layout_with(fixtures: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LayoutStore::new(LayoutRef {
+        path: dir.path().to_path_buf(),
+        tag: None,
+    });
+    for (fixture, tag) in fixtures {
+        images::build(fixture).store(&store, tag);
+    }
+    dir
+}
+
+#[test]
+fn oci_layouts_in_and_out_and_refusals_read_from_them() {
+    let home = tempfile::tempdir().unwrap();
+    let src = layout_with(&[
+        ("oci-nested", "1.0"),
+        ("schema1", "s1"),
+        ("zstd-layer", "z"),
+    ]);
+    let out = tempfile::tempdir().unwrap();
+    let s = format!("oci:{}:1.0", src.path().display());
+    let d = format!("oci:{}:1.0", out.path().display());
+    let a = sme2wasm(home.path())
+        .args(["repack", &s, "--to", &d])
+        .assert()
+        .success();
+    let line = stdout(&a);
+    let img = common::fetch_layout_like_istio(out.path(), "1.0");
+    assert_eq!(img.manifest_digest, digest_of(&line));
+    assert_eq!(img.entries[0].2, fixture_module());
+    let s1 = format!("oci:{}:s1", src.path().display());
+    let a = sme2wasm(home.path())
+        .args(["repack", &s1, "--to", &d])
+        .assert()
+        .code(1);
+    assert!(stderr(&a).contains("schema 1"), "{}", stderr(&a));
+    let z = format!("oci:{}:z", src.path().display());
+    let a = sme2wasm(home.path())
+        .args([
+            "repack",
+            &z,
+            "--to",
+            &format!("oci:{}:z", out.path().display()),
+        ])
+        .assert()
+        .code(1);
+    assert!(stderr(&a).contains("zstd"), "{}", stderr(&a));
+}
+
+#[test]
+fn the_readme_example_repacks_the_bundled_layout() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/header-append-sme");
+    let a = sme2wasm(home.path())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["repack", "oci:examples/header-append-sme:2.2"])
+        .arg("--to")
+        .arg(format!("oci:{}:2.2", out.path().display()))
+        .assert()
+        .success();
+    assert!(
+        stdout(&a).starts_with("oci:examples/header-append-sme:2.2 -> oci:"),
+        "{}",
+        stdout(&a)
+    );
+    assert!(bundled.join("index.json").exists());
+    common::fetch_layout_like_istio(out.path(), "2.2");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["repack", "a:1"],
+        vec!["repack", "a:1", "b:1", "--to", "c:1"],
+        vec!["repack", "Bad/Name", "--to", "c:1"],
+        vec!["repack", "a@sha256:12", "--tag-suffix", "-x"],
+        vec!["repack", "a:1", "--to", "c:1", "--platform", "linux"],
+        vec!["repack", "a:1", "--to", "a:1"],
+    ] {
+        let a = sme2wasm(home.path()).args(&args).assert().code(2);
+        assert!(!stderr(&a).is_empty(), "{args:?}");
+    }
+    let help = sme2wasm(home.path())
+        .args(["repack", "--help"])
+        .assert()
+        .success();
+    let text = stdout(&help);
+    assert!(
+        text.contains("Exit status") && text.contains("Examples"),
+        "{text}"
+    );
+}
+
+/// examples/header-append-sme is the fixture of the same name as an OCI
+/// layout; SME2WASM_BLESS=1 rewrites it after the fixture (or module) changes.
+#[test]
+fn bundled_example_matches_its_fixture() {
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/header-append-sme");
+    let fresh = layout_with(&[("header-append-sme", "2.2")]);
+    if std::env::var_os("SME2WASM_BLESS").is_some() {
+        let _ = std::fs::remove_dir_all(&bundled);
+        let status = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(fresh.path())
+            .arg(&bundled)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let list = |d: &Path| {
+        let mut v: Vec<(String, Vec<u8>)> = walkdir(d)
+            .into_iter()
+            .map(|p| {
+                (
+                    p.strip_prefix(d).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(
+        list(&bundled) == list(fresh.path()),
+        "examples/header-append-sme is stale; run SME2WASM_BLESS=1 cargo test --test repack bundled_example"
+    );
+}
+
+fn walkdir(d: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(d).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn transient_registry_errors_are_retried_then_reported() {
+    use common::flaky::FlakyProxy;
+    use std::sync::atomic::Ordering;
+    let e = env(Flavour::Anonymous);
+    e.push("docker-v2s2", "sme/flaky:1");
+    // Two 503s, then the registry: the run succeeds.
+    let proxy = FlakyProxy::start(&e.reg.host, 2, 503);
+    let src = format!("{}/sme/flaky:1", proxy.host);
+    sme2wasm(e.home.path())
+        .args([
+            "repack",
+            &src,
+            "--to",
+            &e.r("wasm/flaky:1"),
+            "--plain-http",
+            &proxy.host,
+        ])
+        .args(e.reg.flags())
+        .assert()
+        .success();
+    assert_eq!(proxy.errors_served.load(Ordering::SeqCst), 2);
+    fetch_like_istio(&e.reg, &e.r("wasm/flaky:1"));
+    // 429 for ever: bounded retries, then an error that says what happened.
+    let proxy = FlakyProxy::start(&e.reg.host, usize::MAX, 429);
+    let src = format!("{}/sme/flaky:1", proxy.host);
+    let started = std::time::Instant::now();
+    let a = sme2wasm(e.home.path())
+        .args([
+            "repack",
+            &src,
+            "--to",
+            &e.r("wasm/flaky:2"),
+            "--plain-http",
+            &proxy.host,
+        ])
+        .args(e.reg.flags())
+        .assert()
+        .code(1);
+    let err = stderr(&a);
+    assert!(
+        err.contains("HTTP 429") && err.contains("try later"),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let served = proxy.errors_served.load(Ordering::SeqCst);
+    assert!((3..=10).contains(&served), "bounded retries: {served}");
+}
+
+#[test]
+fn credential_helpers_and_podman_auth_files() {
+    let e = env(Flavour::Htpasswd);
+    e.push("docker-v2s2", "sme/helper:1");
+    let src = e.r("sme/helper:1");
+    // A docker-credential-* helper that records the server it was asked for.
+    let bin = tempfile::tempdir().unwrap();
+    let asked = bin.path().join("asked");
+    let helper = bin.path().join("docker-credential-fake");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 1\ncat > {asked}\nprintf '{{\"ServerURL\":\"x\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}'\n",
+            asked = asked.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (i, config) in [
+        format!(r#"{{"credHelpers":{{"{}":"fake"}}}}"#, e.reg.host),
+        r#"{"credsStore":"fake"}"#.to_string(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let cfg = tempfile::tempdir().unwrap();
+        std::fs::write(cfg.path().join("config.json"), config).unwrap();
+        let a = sme2wasm(e.home.path())
+            .env("PATH", &path)
+            .env("DOCKER_CONFIG", cfg.path())
+            .args(["repack", &src, "--to", &e.r(&format!("wasm/helper:{i}"))])
+            .args(e.reg.flags())
+            .assert()
+            .success();
+        assert!(!stderr(&a).contains(PASSWORD));
+        assert_eq!(std::fs::read_to_string(&asked).unwrap(), e.reg.host);
+    }
+    // podman's auth.json through REGISTRY_AUTH_FILE.
+    let podman = tempfile::tempdir().unwrap();
+    let file = podman.path().join("auth.json");
+    use base64::Engine;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    std::fs::write(
+        &file,
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, e.reg.host),
+    )
+    .unwrap();
+    sme2wasm(e.home.path())
+        .env("REGISTRY_AUTH_FILE", &file)
+        .args(["repack", &src, "--to", &e.r("wasm/helper:podman")])
+        .args(e.reg.flags())
+        .assert()
+        .success();
+    fetch_like_istio(&e.reg, &e.r("wasm/helper:podman"));
+}
+
+#[test]
+fn blobs_already_in_the_registry_are_mounted_not_uploaded() {
+    let e = env(Flavour::Anonymous);
+    // The same module and manifest.yaml under two names: the same new layer.
+    e.push("docker-v2s2", "sme/one:1");
+    e.push("docker-v2s2", "sme/two:1");
+    let target = format!("{}/wasm", e.reg.host);
+    let a = e
+        .repack(&[&e.r("sme/one:1"), &e.r("sme/two:1"), "--registry", &target])
+        .success();
+    let out = stdout(&a);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(digest_of(lines[0]), digest_of(lines[1]));
+    let log = e.reg.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("POST /v2/wasm/sme/two/blobs/uploads/") && l.contains("mount=")),
+        "a cross-repository mount was asked for:\n{log}"
+    );
+    fetch_like_istio(&e.reg, &e.r("wasm/sme/two:1"));
+}
+
+#[test]
+fn a_corrupted_blob_is_refused_and_nothing_is_written() {
+    let home = tempfile::tempdir().unwrap();
+    let src = layout_with(&[("oci-nested", "1")]);
+    let image = images::build("oci-nested");
+    let top = image.layer_digests.last().unwrap();
+    let path = src
+        .path()
+        .join("blobs/sha256")
+        .join(top.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&path, bytes).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let a = sme2wasm(home.path())
+        .args(["repack", &format!("oci:{}:1", src.path().display())])
+        .arg("--to")
+        .arg(format!("oci:{}:1", out.path().display()))
+        .assert()
+        .code(1);
+    assert!(stderr(&a).contains("failed verification"), "{}", stderr(&a));
+    assert!(!out.path().join("index.json").exists());
+}
+
+#[test]
+fn token_auth_like_hosted_registries() {
+    let e = env(Flavour::Token);
+    e.push("oci-nested", "sme/tok:1");
+    let issued = e.reg.token_server.as_ref().unwrap().issued.clone();
+    let before = issued.load(std::sync::atomic::Ordering::SeqCst);
+    repack_and_check(&e, "docker-v2s2", &[]);
+    assert!(
+        issued.load(std::sync::atomic::Ordering::SeqCst) > before,
+        "tokens were used"
+    );
+    // Without credentials the token server refuses: a clear 401-style error.
+    let a = sme2wasm(e.home.path())
+        .args(["repack", &e.r("sme/tok:1"), "--to", &e.r("wasm/tok:2")])
+        .args(e.reg.flags())
+        .assert()
+        .code(1);
+    let err = stderr(&a);
+    assert!(err.contains("credentials tried: anonymous"), "{err}");
+}
+
+/// The step `migrate --repack` takes: repack the images SMEs name and get
+/// their image map back, without printing results.
+#[test]
+fn image_map_of_repacks_images_for_migrate() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: sme2wasm::repack::RepackArgs,
+    }
+    let src = layout_with(&[("oci-nested", "1"), ("docker-v2s2", "2"), ("not-wasm", "3")]);
+    let dir = src.path().display().to_string();
+    let w = Wrapper::try_parse_from(["repack", "unused:1", "--tag-suffix", "-wasm"]).unwrap();
+    let config = sme2wasm::repack::RepackConfig::from_args(&w.args, &mut std::io::empty()).unwrap();
+    let images = [format!("oci:{dir}:1"), format!("oci:{dir}:2")];
+    let map = sme2wasm::repack::image_map_of(&config, &images).unwrap();
+    assert_eq!(map.images.len(), 2);
+    let one = map.lookup(&images[0]).unwrap();
+    assert_eq!(one.to, format!("oci:{dir}:1-wasm"));
+    let img = common::fetch_layout_like_istio(src.path(), "1-wasm");
+    assert_eq!(img.manifest_digest, one.digest);
+    let e = sme2wasm::repack::image_map_of(&config, &[format!("oci:{dir}:3")]).unwrap_err();
+    assert!(e.contains("1 of 1 images"), "{e}");
+}

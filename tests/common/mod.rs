@@ -14,17 +14,12 @@ use std::io::Read;
 use std::path::Path;
 use std::process::Command;
 
-/// The proxy-wasm module the fixtures carry. When the real module lands in
-/// testdata/wasm/header_append.wasm, return its bytes here instead.
+/// The proxy-wasm module the fixtures carry.
 pub fn fixture_module() -> Vec<u8> {
-    wat::parse_str(
-        r#"(module
-             (memory (export "memory") 1)
-             (func (export "proxy_abi_version_0_2_1"))
-             (func (export "proxy_on_context_create") (param i32 i32))
-             (func (export "proxy_on_memory_allocate") (param i32) (result i32) i32.const 0))"#,
-    )
-    .unwrap()
+    // A real proxy-wasm filter built from testdata/wasm/header-append by
+    // testdata/wasm/build.sh.
+    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/wasm/header_append.wasm"))
+        .expect("testdata/wasm/header_append.wasm is committed")
 }
 
 /// A different valid module, for "a later layer overwrites it" cases.

@@ -84,12 +84,27 @@ pub fn selects_gateway(selector: &[(String, String)]) -> bool {
 /// Integers beyond this lose precision in a protobuf Struct (a double).
 const MAX_EXACT_INTEGER: u64 = 1 << 53;
 
+fn is_inexact(n: &yaml::Number) -> bool {
+    let big = n.as_i64().map(|i| i.unsigned_abs() > MAX_EXACT_INTEGER);
+    let big = big.or_else(|| n.as_u64().map(|u| u > MAX_EXACT_INTEGER));
+    big == Some(true)
+}
+
+/// Whether `inexact_numbers` would find anything, without building paths.
+fn has_inexact_number(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => is_inexact(n),
+        Value::Sequence(s) => s.iter().any(has_inexact_number),
+        Value::Mapping(m) => m.values().any(has_inexact_number),
+        Value::Tagged(t) => has_inexact_number(&t.value),
+        _ => false,
+    }
+}
+
 fn inexact_numbers(v: &Value, path: &str, out: &mut Vec<String>) {
     match v {
         Value::Number(n) => {
-            let big = n.as_i64().map(|i| i.unsigned_abs() > MAX_EXACT_INTEGER);
-            let big = big.or_else(|| n.as_u64().map(|u| u > MAX_EXACT_INTEGER));
-            if big == Some(true) {
+            if is_inexact(n) {
                 out.push(path.to_string());
             }
         }
@@ -444,7 +459,13 @@ fn convert_config(
         return Err(());
     }
     let mut inexact = Vec::new();
-    inexact_numbers(&Value::Mapping(map.clone()), "pluginConfig", &mut inexact);
+    // The paths are only spelt out when there is a number to report.
+    if map.values().any(has_inexact_number) {
+        for (k, x) in &map {
+            let path = format!("pluginConfig.{}", yaml::key_string(k));
+            inexact_numbers(x, &path, &mut inexact);
+        }
+    }
     for path in inexact {
         notes.push(
             Notification::new(
@@ -737,4 +758,58 @@ pub fn convert_one(
 /// rewrite phases without a whole conversion, such as patches).
 pub fn plugin_phase_for(opts: &Options, phase: SmePhase) -> PluginPhase {
     opts.phase_map.get(phase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::split_documents;
+
+    #[test]
+    fn integers_beyond_2_53_are_named_by_path() {
+        let text = "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {name: a, namespace: ns}\nspec:\n  image: quay.io/x/y:1\n  phase: PreAuthN\n  priority: 1\n  config:\n    small: 1\n    deep:\n      list: [1, 9007199254740993, {x: -9007199254740993}]\n    big: 18446744073709551615\n";
+        let doc = split_documents(text)[0];
+        let sme = ServiceMeshExtension::from_value(&yaml::parse(text).unwrap()).unwrap();
+        let site = Site {
+            file: "f.yaml",
+            line: 1,
+            doc: Some(doc),
+        };
+        let mut notes = Vec::new();
+        let (plugin, _) = convert_one(&sme, &site, &Options::default(), &mut notes).unwrap();
+        let beyond: Vec<(String, usize)> = notes
+            .iter()
+            .filter(|n| n.message.contains("beyond 2^53"))
+            .map(|n| {
+                let path = n.message.split(' ').next().unwrap().to_string();
+                (path, n.source.as_ref().unwrap().line)
+            })
+            .collect();
+        assert_eq!(
+            beyond,
+            vec![
+                ("pluginConfig.deep.list[1]".to_string(), 8),
+                ("pluginConfig.deep.list[2].x".to_string(), 8),
+                ("pluginConfig.big".to_string(), 8),
+            ]
+        );
+        assert_eq!(plugin.spec.plugin_config.unwrap().len(), 3);
+    }
+
+    #[test]
+    fn field_lines_follow_the_key_path() {
+        let text = "---\n# c\nkind: ServiceMeshExtension\nmetadata:\n  name: a\nspec:\n  'image': x\n  \"phase\": y\n  workloadSelector:\n    labels: {}\nstatus:\n  phase: z\n";
+        let site = Site {
+            file: "f",
+            line: 3,
+            doc: Some(split_documents(text)[0]),
+        };
+        let line = |p: &str| site.field(p).line;
+        assert_eq!(line("spec.image"), 7);
+        assert_eq!(line("spec.phase"), 8);
+        assert_eq!(line("status.phase"), 12);
+        assert_eq!(line("spec.workloadSelector"), 9);
+        assert_eq!(line("spec.nothing"), 6);
+        assert_eq!(line("nothing.at.all"), 3);
+    }
 }

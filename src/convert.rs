@@ -177,8 +177,18 @@ impl<'o> Converter<'o> {
     /// Convert one SME. Returns its id and the WasmPlugin, or `None` when it
     /// cannot be converted (an ERROR says why).
     pub fn add(&mut self, sme: &ServiceMeshExtension, site: &Site) -> Option<(usize, WasmPlugin)> {
+        self.add_owned(sme.clone(), site)
+    }
+
+    /// As `add`, taking the SME so that its config moves into the plugin
+    /// instead of being copied.
+    pub fn add_owned(
+        &mut self,
+        sme: ServiceMeshExtension,
+        site: &Site,
+    ) -> Option<(usize, WasmPlugin)> {
         let mut notes = Vec::new();
-        let result = convert_one(sme, site, self.opts, &mut notes);
+        let result = convert_owned(sme, site, self.opts, &mut notes);
         let slot = self.notes.len();
         self.notes.push(notes);
         self.sources.push(site.source());
@@ -399,6 +409,7 @@ fn resolve_url(
 
 fn convert_config(
     sme: &ServiceMeshExtension,
+    config: Config,
     site: &Site,
     notes: &mut Vec<Notification>,
 ) -> Result<Option<Mapping>, ()> {
@@ -408,7 +419,7 @@ fn convert_config(
             .at(site.field("spec.config"))
             .advice("a WasmPlugin's pluginConfig is a JSON object (a protobuf Struct); change the plugin to read a JSON object, then set spec.config to one")
     };
-    let map = match &sme.config {
+    let map = match config {
         Config::Absent => {
             notes.push(
                 Notification::new(
@@ -420,9 +431,9 @@ fn convert_config(
             );
             return Ok(None);
         }
-        Config::Object(m) => m.clone(),
+        Config::Object(m) => m,
         Config::Text(s) if sme.api_version == ApiVersion::V1Alpha1 => {
-            match serde_json::from_str::<serde_json::Value>(s) {
+            match serde_json::from_str::<serde_json::Value>(&s) {
                 Ok(serde_json::Value::Object(o)) => {
                     notes.push(
                         Notification::new(
@@ -488,6 +499,19 @@ pub fn convert_one(
     opts: &Options,
     notes: &mut Vec<Notification>,
 ) -> Option<(WasmPlugin, Item)> {
+    convert_owned(sme.clone(), site, opts, notes)
+}
+
+/// As `convert_one`, taking the SME: its config, labels and annotations
+/// move into the plugin.
+pub fn convert_owned(
+    mut owned: ServiceMeshExtension,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> Option<(WasmPlugin, Item)> {
+    let config = std::mem::replace(&mut owned.config, Config::Absent);
+    let sme = &owned;
     let obj = sme.object();
     let before = notes.len();
     for (path, why) in &sme.invalid_fields {
@@ -651,7 +675,7 @@ pub fn convert_one(
             .at(site.field("spec.imagePullSecrets")),
         );
     }
-    let config = convert_config(sme, site, notes);
+    let config = convert_config(sme, config, site, notes);
     let is_gateway = selects_gateway(&sme.selector);
     let mut match_ = Vec::new();
     if opts.istio_version >= IstioVersion::MATCH {
@@ -703,25 +727,26 @@ pub fn convert_one(
         (Some(a), Some(b), Ok(c)) if !failed => (a, b, c),
         _ => return None,
     };
+    let plugin_name = opts.plugin_name.then(|| format!("{}_root", sme.name));
     let plugin = WasmPlugin {
         api_version: wasmplugin::API_VERSION,
         kind: wasmplugin::KIND,
         metadata: Metadata {
-            name: sme.name.clone(),
-            namespace: sme.namespace.clone(),
-            labels: sme.labels.clone(),
-            annotations: sme.annotations.clone(),
+            name: owned.name.clone(),
+            namespace: owned.namespace.clone(),
+            labels: std::mem::take(&mut owned.labels),
+            annotations: std::mem::take(&mut owned.annotations),
         },
         spec: Spec {
-            selector: (!sme.selector.is_empty()).then(|| Selector {
-                match_labels: sme.selector.iter().cloned().collect(),
+            selector: (!owned.selector.is_empty()).then(|| Selector {
+                match_labels: owned.selector.iter().cloned().collect(),
             }),
             url,
             sha256,
             image_pull_policy,
             image_pull_secret,
             plugin_config: config,
-            plugin_name: opts.plugin_name.then(|| format!("{}_root", sme.name)),
+            plugin_name,
             phase: plugin_phase.field_value(),
             priority: priority.value,
             match_,
@@ -743,12 +768,12 @@ pub fn convert_one(
         return None;
     }
     let item = Item {
-        namespace: sme.namespace.clone(),
-        name: sme.name.clone(),
+        namespace: owned.namespace,
+        name: owned.name,
         image,
         sme_phase,
         priority: priority.value,
-        selector: sme.selector.clone(),
+        selector: owned.selector,
         plugin_phase,
     };
     Some((plugin, item))

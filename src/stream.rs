@@ -212,7 +212,7 @@ pub fn convert_inputs(
                 }
                 continue;
             }
-            let value = match yaml::parse(doc.text) {
+            let mut value = match yaml::parse(doc.text) {
                 Ok(v) => v,
                 Err(e) => {
                     unreadable += 1;
@@ -239,45 +239,50 @@ pub fn convert_inputs(
                 doc: Some(doc),
             };
             if sme::is_sme(&value) {
-                match read_sme(&value, &site, &mut conv) {
-                    Some(sme) => match conv.add(&sme, &site) {
-                        Some((id, plugin)) => {
-                            converted += 1;
-                            if format == Format::Yaml {
-                                let mut text = String::new();
-                                let comments = doc.leading_comments();
-                                let body = render(&plugin, format);
-                                if !comments.is_empty() && !only_converted {
-                                    text.push_str("---\n");
-                                    text.push_str(comments);
-                                    text.push_str(&body[4..]);
+                // The config moves from the tree into the plugin.
+                let read = ServiceMeshExtension::from_value_taking_config(&mut value);
+                match read_sme(read, &value, &site, &mut conv) {
+                    Some(sme) => {
+                        let object = sme.object();
+                        match conv.add_owned(sme, &site) {
+                            Some((id, plugin)) => {
+                                converted += 1;
+                                if format == Format::Yaml {
+                                    let mut text = String::new();
+                                    let comments = doc.leading_comments();
+                                    let body = render(&plugin, format);
+                                    if !comments.is_empty() && !only_converted {
+                                        text.push_str("---\n");
+                                        text.push_str(comments);
+                                        text.push_str(&body[4..]);
+                                    } else {
+                                        text = body;
+                                    }
+                                    let priority_at = priority_range(&text, format);
+                                    pieces.push(Piece::Plugin {
+                                        id,
+                                        text,
+                                        priority_at,
+                                    });
                                 } else {
-                                    text = body;
+                                    tree_plugins.push((id, plugin));
+                                    pieces.push(Piece::Tree {
+                                        value: Value::Null,
+                                        items: vec![(id, None)],
+                                    });
                                 }
-                                let priority_at = priority_range(&text, format);
-                                pieces.push(Piece::Plugin {
-                                    id,
-                                    text,
-                                    priority_at,
-                                });
-                            } else {
-                                tree_plugins.push((id, plugin));
-                                pieces.push(Piece::Tree {
-                                    value: Value::Null,
-                                    items: vec![(id, None)],
-                                });
                             }
-                        }
-                        None => {
-                            failed += 1;
-                            pieces.push(Piece::NotConverted(format!(
+                            None => {
+                                failed += 1;
+                                pieces.push(Piece::NotConverted(format!(
                                 "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
-                                sme.object(),
+                                object,
                                 input.name,
                                 site.line
                             )));
+                            }
                         }
-                    },
+                    }
                     None => failed += 1,
                 }
                 continue;
@@ -304,7 +309,8 @@ pub fn convert_inputs(
                             line,
                             doc: None,
                         };
-                        let Some(sme) = read_sme(item, &item_site, &mut conv) else {
+                        let read = ServiceMeshExtension::from_value(item);
+                        let Some(sme) = read_sme(read, item, &item_site, &mut conv) else {
                             failed += 1;
                             items.push((usize::MAX, Some(i)));
                             continue;
@@ -364,8 +370,13 @@ pub fn convert_inputs(
     }
 }
 
-fn read_sme(value: &Value, site: &Site, conv: &mut Converter) -> Option<ServiceMeshExtension> {
-    match ServiceMeshExtension::from_value(value) {
+fn read_sme(
+    read: Result<ServiceMeshExtension, String>,
+    value: &Value,
+    site: &Site,
+    conv: &mut Converter,
+) -> Option<ServiceMeshExtension> {
+    match read {
         Ok(s) => Some(s),
         Err(message) => {
             conv.note(

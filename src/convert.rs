@@ -103,11 +103,7 @@ fn has_inexact_number(v: &Value) -> bool {
 
 fn inexact_numbers(v: &Value, path: &str, out: &mut Vec<String>) {
     match v {
-        Value::Number(n) => {
-            if is_inexact(n) {
-                out.push(path.to_string());
-            }
-        }
+        Value::Number(n) if is_inexact(n) => out.push(path.to_string()),
         Value::Sequence(s) => {
             for (i, x) in s.iter().enumerate() {
                 inexact_numbers(x, &format!("{path}[{i}]"), out);

@@ -207,22 +207,10 @@ fn reconcile_component(
     });
     let n = comp.len();
     let p: Vec<i64> = comp.iter().map(|&i| items[i].priority).collect();
-    let extremes = Extremes::new(&p);
+    let finder = Finder::new(items, &comp, &p, root);
     // Nothing to do when every pair that can meet is already strictly
-    // ordered by priority: for each position, only the later positions
-    // with a priority at least as high are looked at.
-    let meets = |a: usize, b: usize| can_overlap(&items[comp[a]], &items[comp[b]], root);
-    let violated = |a: usize| {
-        let mut from = a + 1;
-        while let Some(b) = extremes.first_at_least(from, p[a]) {
-            if meets(a, b) {
-                return true;
-            }
-            from = b + 1;
-        }
-        false
-    };
-    if !(0..n).any(violated) {
+    // ordered by priority.
+    if !(0..n).any(|a| finder.next_meeting(a).is_some()) {
         return Ok(Vec::new());
     }
     // Keep the largest set of priorities that leaves room for the others.
@@ -281,7 +269,7 @@ fn reconcile_component(
     for k in 0..n {
         let value = i64::try_from(new[k]).expect("kept inside int32 by the sentinels");
         if value != p[k] {
-            let (partner, before) = partner_of(items, &comp, &p, &extremes, k, root);
+            let (partner, before) = partner_of(&finder, k);
             changes.push(Change {
                 index: comp[k],
                 old: p[k],
@@ -296,35 +284,134 @@ fn reconcile_component(
 
 /// The item whose order forced position `k` to move: one it meets and is
 /// mis-ordered with, else its neighbour in Maistra's order.
-fn partner_of(
-    items: &[Item],
-    comp: &[usize],
-    p: &[i64],
-    extremes: &Extremes,
-    k: usize,
-    root: &str,
-) -> (usize, bool) {
-    let meets = |m: usize| can_overlap(&items[comp[k]], &items[comp[m]], root);
-    // The first later position with p[k] <= p[m] that meets k.
-    let mut from = k + 1;
-    while let Some(m) = extremes.first_at_least(from, p[k]) {
-        if meets(m) {
-            return (m, true);
-        }
-        from = m + 1;
+fn partner_of(finder: &Finder, k: usize) -> (usize, bool) {
+    if let Some(m) = finder.next_meeting(k) {
+        return (m, true);
     }
-    // The last earlier position with p[m] <= p[k] that meets k.
-    let mut to = k;
-    while let Some(m) = extremes.last_at_most(to, p[k]) {
-        if meets(m) {
-            return (m, false);
-        }
-        to = m;
+    if let Some(m) = finder.prev_meeting(k) {
+        return (m, false);
     }
-    if k + 1 < comp.len() {
+    if k + 1 < finder.p.len() {
         (k + 1, true)
     } else {
         (k.saturating_sub(1), false)
+    }
+}
+
+/// Finds, for a position of a component in Maistra's order, the next
+/// position with a priority at least as high (or the previous one with a
+/// priority at most as high) whose SME meets its SME. An SME outside the
+/// root namespace meets only SMEs of its own namespace and of the root
+/// namespace, so only those two are searched for it; an SME of the root
+/// namespace may meet any other, and every position is searched.
+struct Finder<'a> {
+    items: &'a [Item],
+    comp: &'a [usize],
+    p: &'a [i64],
+    root: &'a str,
+    all: Extremes,
+    /// For each position, the index of its namespace.
+    namespace: Vec<usize>,
+    /// For each namespace, its positions in order and a tree of their
+    /// priorities.
+    positions: Vec<Vec<usize>>,
+    trees: Vec<Extremes>,
+    root_namespace: Option<usize>,
+}
+
+impl<'a> Finder<'a> {
+    fn new(items: &'a [Item], comp: &'a [usize], p: &'a [i64], root: &'a str) -> Finder<'a> {
+        let mut index: HashMap<Option<&str>, usize> = HashMap::new();
+        let mut namespace = Vec::with_capacity(comp.len());
+        let mut positions: Vec<Vec<usize>> = Vec::new();
+        for (k, &i) in comp.iter().enumerate() {
+            let ns = *index
+                .entry(items[i].namespace.as_deref())
+                .or_insert_with(|| {
+                    positions.push(Vec::new());
+                    positions.len() - 1
+                });
+            namespace.push(ns);
+            positions[ns].push(k);
+        }
+        let trees = positions
+            .iter()
+            .map(|pos| Extremes::new(&pos.iter().map(|&k| p[k]).collect::<Vec<_>>()))
+            .collect();
+        Finder {
+            items,
+            comp,
+            p,
+            root,
+            all: Extremes::new(p),
+            namespace,
+            positions,
+            trees,
+            root_namespace: index.get(&Some(root)).copied(),
+        }
+    }
+
+    fn meets(&self, a: usize, b: usize) -> bool {
+        can_overlap(
+            &self.items[self.comp[a]],
+            &self.items[self.comp[b]],
+            self.root,
+        )
+    }
+
+    /// The namespaces whose SMEs can meet position `k`'s, or `None` for all.
+    fn searched(&self, k: usize) -> Option<[Option<usize>; 2]> {
+        let own = self.namespace[k];
+        (Some(own) != self.root_namespace).then_some([Some(own), self.root_namespace])
+    }
+
+    /// The first position after `k` with a priority `>= p[k]` that meets it.
+    fn next_meeting(&self, k: usize) -> Option<usize> {
+        let Some(namespaces) = self.searched(k) else {
+            return self.next_in(&self.all, None, k);
+        };
+        namespaces
+            .into_iter()
+            .flatten()
+            .filter_map(|ns| self.next_in(&self.trees[ns], Some(&self.positions[ns]), k))
+            .min()
+    }
+
+    /// The last position before `k` with a priority `<= p[k]` that meets it.
+    fn prev_meeting(&self, k: usize) -> Option<usize> {
+        let Some(namespaces) = self.searched(k) else {
+            return self.prev_in(&self.all, None, k);
+        };
+        namespaces
+            .into_iter()
+            .flatten()
+            .filter_map(|ns| self.prev_in(&self.trees[ns], Some(&self.positions[ns]), k))
+            .max()
+    }
+
+    /// `positions` maps the tree's indexes to positions (`None`: the same).
+    fn next_in(&self, tree: &Extremes, positions: Option<&[usize]>, k: usize) -> Option<usize> {
+        let at = |i: usize| positions.map_or(i, |pos| pos[i]);
+        let mut from = positions.map_or(k + 1, |pos| pos.partition_point(|&x| x <= k));
+        while let Some(i) = tree.first_at_least(from, self.p[k]) {
+            if self.meets(k, at(i)) {
+                return Some(at(i));
+            }
+            from = i + 1;
+        }
+        None
+    }
+
+    fn prev_in(&self, tree: &Extremes, positions: Option<&[usize]>, k: usize) -> Option<usize> {
+        let at = |i: usize| positions.map_or(i, |pos| pos[i]);
+        let mut to = positions.map_or(k, |pos| pos.partition_point(|&x| x < k));
+        while let Some(i) = tree.last_at_most(to, self.p[k]) {
+            if self.meets(k, at(i)) {
+                return Some(at(i));
+            }
+            to = i;
+        }
+        None
     }
 }
 

@@ -144,11 +144,12 @@ pub fn read_inputs(paths: &[String]) -> (Vec<Input>, Vec<ReadError>) {
 enum Piece<'a> {
     /// A document passed through as it was.
     Raw(&'a str),
-    /// A converted WasmPlugin, already rendered; `priority_at` is the byte
-    /// range of the priority's digits, patched if the order moves it.
+    /// A converted WasmPlugin, already rendered: its text is the byte range
+    /// `at` of the `YamlOut` buffer; `priority_at` is the byte range of the
+    /// priority's digits in that text, patched if the order moves it.
     Plugin {
         id: usize,
-        text: String,
+        at: (usize, usize),
         priority_at: (usize, usize),
     },
     /// An SME that could not be converted: a comment in YAML output.
@@ -159,6 +160,132 @@ enum Piece<'a> {
         value: Value,
         items: Vec<(usize, Option<usize>)>,
     },
+}
+
+/// The YAML output, written while the documents are read so that a large
+/// stream is not held twice (every piece, then the output). As long as every
+/// piece could be written in its place (`in_order`), `out` is the output but
+/// for the priorities that the order moves, which are patched in place at
+/// the end. A piece that must wait for the order (a List with SMEs inside,
+/// any JSON output) ends that: from then on `out` only keeps the plugins'
+/// texts, and the output is put together from the pieces at the end.
+struct YamlOut {
+    out: String,
+    /// Whether the next document needs a `---` before it.
+    need_marker: bool,
+    in_order: bool,
+    only_converted: bool,
+}
+
+impl YamlOut {
+    fn new(format: Format, only_converted: bool) -> YamlOut {
+        YamlOut {
+            out: String::new(),
+            need_marker: false,
+            in_order: format == Format::Yaml,
+            only_converted,
+        }
+    }
+
+    fn raw(&mut self, text: &str) {
+        if self.in_order {
+            start_doc(&mut self.out, self.need_marker, text);
+            self.out.push_str(text);
+            self.need_marker = !text.trim().is_empty();
+        }
+    }
+
+    /// Write a plugin's text; returns its byte range in `out`.
+    fn plugin(&mut self, text: &str) -> (usize, usize) {
+        if self.in_order {
+            start_doc(&mut self.out, self.need_marker, text);
+            self.need_marker = true;
+        }
+        let start = self.out.len();
+        self.out.push_str(text);
+        (start, self.out.len())
+    }
+
+    fn not_converted(&mut self, comment: &str) {
+        if self.in_order && !self.only_converted {
+            if !self.out.is_empty() && !self.out.ends_with('\n') {
+                self.out.push('\n');
+            }
+            self.out.push_str(comment);
+        }
+    }
+
+    fn tree(&mut self) {
+        self.in_order = false;
+    }
+}
+
+/// Before a document's text: end the previous line, and add a `---` when
+/// the document needs one and has none.
+fn start_doc(out: &mut String, need_marker: bool, text: &str) {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    let starts_with_marker = text.starts_with("---") || text.starts_with("\u{feff}---");
+    if need_marker && !starts_with_marker {
+        out.push_str("---\n");
+    }
+}
+
+/// Replace byte ranges of `text` (in increasing order, not overlapping)
+/// with other strings, in place rather than into a second copy of a
+/// possibly very large output.
+fn patch_in_place(text: String, patches: &[(usize, usize, String)]) -> String {
+    if patches.is_empty() {
+        return text;
+    }
+    let growth =
+        |(start, end, new): &(usize, usize, String)| new.len() as isize - (end - start) as isize;
+    let mut buf = text.into_bytes();
+    let old_len = buf.len();
+    let new_len = old_len
+        .checked_add_signed(patches.iter().map(growth).sum())
+        .expect("a length");
+    if new_len > old_len {
+        buf.resize(new_len, 0);
+    }
+    // The text between patches, as (source start, source end, target start).
+    let mut segments = Vec::with_capacity(patches.len() + 1);
+    let mut shift = 0isize;
+    let mut from = 0usize;
+    let mut targets = Vec::with_capacity(patches.len());
+    for patch in patches {
+        segments.push((
+            from,
+            patch.0,
+            from.checked_add_signed(shift).expect("a position"),
+        ));
+        targets.push(patch.0.checked_add_signed(shift).expect("a position"));
+        shift += growth(patch);
+        from = patch.1;
+    }
+    segments.push((
+        from,
+        old_len,
+        from.checked_add_signed(shift).expect("a position"),
+    ));
+    // Segments that move left, first to last, then those that move right,
+    // last to first: no segment is overwritten before it has moved.
+    for &(start, end, to) in &segments {
+        if to < start {
+            buf.copy_within(start..end, to);
+        }
+    }
+    for &(start, end, to) in segments.iter().rev() {
+        if to > start {
+            buf.copy_within(start..end, to);
+        }
+    }
+    for (patch, to) in patches.iter().zip(targets) {
+        buf[to..to + patch.2.len()].copy_from_slice(patch.2.as_bytes());
+    }
+    buf.truncate(new_len);
+    String::from_utf8(buf).expect("UTF-8 ranges replaced by UTF-8 text")
 }
 
 /// The byte range of the spec's priority digits in a rendered plugin. The
@@ -192,6 +319,7 @@ pub fn convert_inputs(
 ) -> Outcome {
     let mut conv = Converter::new(opts);
     let mut pieces: Vec<Piece> = Vec::new();
+    let mut yaml_out = YamlOut::new(format, only_converted);
     // Plugins kept as trees (List items, JSON output), by id.
     let mut tree_plugins: Vec<(usize, WasmPlugin)> = Vec::new();
     let mut converted = 0;
@@ -202,12 +330,14 @@ pub fn convert_inputs(
             let could_be_sme = doc.text.contains(sme::KIND);
             if !could_be_sme && format == Format::Yaml {
                 if !only_converted {
+                    yaml_out.raw(doc.text);
                     pieces.push(Piece::Raw(doc.text));
                 }
                 continue;
             }
             if doc.is_blank() {
                 if !only_converted && format == Format::Yaml {
+                    yaml_out.raw(doc.text);
                     pieces.push(Piece::Raw(doc.text));
                 }
                 continue;
@@ -259,13 +389,15 @@ pub fn convert_inputs(
                                         text = body;
                                     }
                                     let priority_at = priority_range(&text, format);
+                                    let at = yaml_out.plugin(&text);
                                     pieces.push(Piece::Plugin {
                                         id,
-                                        text,
+                                        at,
                                         priority_at,
                                     });
                                 } else {
                                     tree_plugins.push((id, plugin));
+                                    yaml_out.tree();
                                     pieces.push(Piece::Tree {
                                         value: Value::Null,
                                         items: vec![(id, None)],
@@ -274,12 +406,14 @@ pub fn convert_inputs(
                             }
                             None => {
                                 failed += 1;
-                                pieces.push(Piece::NotConverted(format!(
+                                let comment = format!(
                                 "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
                                 object,
                                 input.name,
                                 site.line
-                            )));
+                            );
+                                yaml_out.not_converted(&comment);
+                                pieces.push(Piece::NotConverted(comment));
                             }
                         }
                     }
@@ -331,9 +465,11 @@ pub fn convert_inputs(
             }
             if items.is_empty() && format == Format::Yaml {
                 if !only_converted {
+                    yaml_out.raw(doc.text);
                     pieces.push(Piece::Raw(doc.text));
                 }
             } else if !only_converted || !items.is_empty() {
+                yaml_out.tree();
                 pieces.push(Piece::Tree { value, items });
             }
         }
@@ -352,8 +488,26 @@ pub fn convert_inputs(
     let tree_plugins: std::collections::HashMap<usize, WasmPlugin> =
         tree_plugins.into_iter().collect();
     let output = match format {
+        Format::Yaml if yaml_out.in_order && dropped.is_empty() => {
+            let patches: Vec<(usize, usize, String)> = pieces
+                .iter()
+                .filter_map(|piece| match piece {
+                    Piece::Plugin {
+                        id,
+                        at,
+                        priority_at,
+                    } => new_priority
+                        .get(id)
+                        .map(|p| (at.0 + priority_at.0, at.0 + priority_at.1, p.to_string())),
+                    _ => None,
+                })
+                .collect();
+            drop(pieces);
+            patch_in_place(yaml_out.out, &patches)
+        }
         Format::Yaml => emit_yaml(
             pieces,
+            &yaml_out.out,
             &new_priority,
             &dropped,
             &tree_plugins,
@@ -389,8 +543,11 @@ fn read_sme(
     }
 }
 
+/// The YAML output from the pieces, when it could not be written in order
+/// (`arena` holds the plugins' texts).
 fn emit_yaml(
     pieces: Vec<Piece>,
+    arena: &str,
     new_priority: &std::collections::HashMap<usize, i64>,
     dropped: &std::collections::HashSet<usize>,
     plugins: &std::collections::HashMap<usize, WasmPlugin>,
@@ -399,15 +556,6 @@ fn emit_yaml(
     let mut out = String::new();
     // Whether the next document needs a `---` before it.
     let mut need_marker = false;
-    let start_doc = |out: &mut String, need_marker: bool, text: &str| {
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
-        }
-        let starts_with_marker = text.starts_with("---") || text.starts_with("\u{feff}---");
-        if need_marker && !starts_with_marker {
-            out.push_str("---\n");
-        }
-    };
     for piece in pieces {
         match piece {
             Piece::Raw(text) => {
@@ -417,12 +565,13 @@ fn emit_yaml(
             }
             Piece::Plugin {
                 id,
-                mut text,
+                at,
                 priority_at,
             } => {
                 if dropped.contains(&id) {
                     continue;
                 }
+                let mut text = arena[at.0..at.1].to_string();
                 if let Some(p) = new_priority.get(&id) {
                     text.replace_range(priority_at.0..priority_at.1, &p.to_string());
                 }
@@ -516,4 +665,39 @@ fn emit_json(
     let mut text = serde_json::to_string_pretty(&out).expect("JSON serialises");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn patched(text: &str, patches: &[(usize, usize, String)]) -> String {
+        let mut out = text.to_string();
+        for (start, end, new) in patches.iter().rev() {
+            out.replace_range(start..end, new);
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn patching_in_place_is_replacing(
+            text in "[a-z0-9\n]{0,200}",
+            cuts in prop::collection::vec((0usize..200, 0usize..6, "[0-9-]{0,12}"), 0..12),
+        ) {
+            // Non-overlapping ranges in increasing order.
+            let mut points: Vec<(usize, usize, String)> = Vec::new();
+            let mut from = 0;
+            let mut sorted = cuts;
+            sorted.sort_by_key(|c| c.0);
+            for (start, len, new) in sorted {
+                let start = start.min(text.len()).max(from);
+                let end = (start + len).min(text.len());
+                points.push((start, end, new));
+                from = end;
+            }
+            prop_assert_eq!(patch_in_place(text.clone(), &points), patched(&text, &points));
+        }
+    }
 }

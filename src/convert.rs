@@ -130,9 +130,13 @@ struct Resolved<T> {
 pub struct Converter<'o> {
     opts: &'o Options,
     items: Vec<Item>,
-    /// For each accepted SME, its index in `notes`.
+    /// For each accepted SME, its owner: its index in `ends`.
     item_owner: Vec<usize>,
-    notes: Vec<Vec<Notification>>,
+    /// Every notification so far, owner by owner (an SME added, or an
+    /// input that could not be read), in one list rather than one per SME.
+    notes: Vec<Notification>,
+    /// For each owner, the end of its notifications in `notes`.
+    ends: Vec<usize>,
     sources: Vec<Source>,
 }
 
@@ -160,6 +164,7 @@ impl<'o> Converter<'o> {
             items: Vec::new(),
             item_owner: Vec::new(),
             notes: Vec::new(),
+            ends: Vec::new(),
             sources: Vec::new(),
         }
     }
@@ -167,7 +172,8 @@ impl<'o> Converter<'o> {
     /// Add a notification that belongs to no SME (an unreadable document),
     /// keeping input order.
     pub fn note(&mut self, n: Notification) {
-        self.notes.push(vec![n]);
+        self.notes.push(n);
+        self.ends.push(self.notes.len());
     }
 
     /// Convert one SME. Returns its id and the WasmPlugin, or `None` when it
@@ -183,10 +189,9 @@ impl<'o> Converter<'o> {
         sme: ServiceMeshExtension,
         site: &Site,
     ) -> Option<(usize, WasmPlugin)> {
-        let mut notes = Vec::new();
-        let result = convert_owned(sme, site, self.opts, &mut notes);
-        let slot = self.notes.len();
-        self.notes.push(notes);
+        let result = convert_owned(sme, site, self.opts, &mut self.notes);
+        let slot = self.ends.len();
+        self.ends.push(self.notes.len());
         self.sources.push(site.source());
         let (plugin, item) = result?;
         let id = self.items.len();
@@ -199,6 +204,9 @@ impl<'o> Converter<'o> {
     /// changes and all notifications.
     pub fn finish(mut self) -> Finished {
         let mut failed = Vec::new();
+        // Notifications appended to `notes` that belong after the owners in
+        // `later` (in increasing order): merged into place at the end.
+        let mut later: Vec<usize> = Vec::new();
         let changes = match order::reconcile(&self.items, &self.opts.root_namespace) {
             Ok(changes) => changes,
             Err(message) => {
@@ -206,7 +214,8 @@ impl<'o> Converter<'o> {
                 // of the SMEs of the affected phase is written.
                 for (id, owner) in self.item_owner.iter().enumerate() {
                     failed.push(id);
-                    self.notes[*owner].push(
+                    later.push(*owner);
+                    self.notes.push(
                         Notification::new(Level::Error, self.items[id].object(), message.clone())
                             .at(self.sources[*owner].clone())
                             .advice("not written; adjust the priorities and run again"),
@@ -231,7 +240,8 @@ impl<'o> Converter<'o> {
                 )
             };
             let owner = self.item_owner[c.index];
-            self.notes[owner].push(
+            later.push(owner);
+            self.notes.push(
                 Notification::new(
                     Level::Warn,
                     me.object(),
@@ -246,6 +256,10 @@ impl<'o> Converter<'o> {
                 .advice("review the new priority; other WasmPlugins you add later must respect it"),
             );
         }
+        // Free what is no longer needed before the merge.
+        drop(std::mem::take(&mut self.items));
+        drop(std::mem::take(&mut self.sources));
+        let notifications = merge_after_owners(self.notes, &self.ends, &later);
         Finished {
             changes: changes
                 .iter()
@@ -255,9 +269,50 @@ impl<'o> Converter<'o> {
                 })
                 .collect(),
             failed,
-            notifications: self.notes.into_iter().flatten().collect(),
+            notifications,
         }
     }
+}
+
+/// `notes` is grouped by owner (owner `o`'s end at `ends[o]`) and then
+/// holds one notification for each owner of `later` (owners in increasing
+/// order): place each of those after its owner's own. Done in place: a
+/// run's notifications are not copied.
+fn merge_after_owners(
+    mut notes: Vec<Notification>,
+    ends: &[usize],
+    later: &[usize],
+) -> Vec<Notification> {
+    if later.is_empty() {
+        return notes;
+    }
+    debug_assert!(later.windows(2).all(|w| w[0] <= w[1]));
+    debug_assert_eq!(notes.len(), ends.last().copied().unwrap_or(0) + later.len());
+    // Where each ends up: `notes[i]` of owner `o` moves down by the number
+    // of later notifications of owners before `o`; the k-th later one goes
+    // to `ends[o] + k`.
+    let mut target: Vec<usize> = Vec::with_capacity(notes.len() + later.len());
+    let mut before = 0;
+    let mut start = 0;
+    for (owner, &end) in ends.iter().enumerate() {
+        while before < later.len() && later[before] < owner {
+            before += 1;
+        }
+        target.extend((start..end).map(|i| i + before));
+        start = end;
+    }
+    for (k, owner) in later.iter().enumerate() {
+        target.push(ends[*owner] + k);
+    }
+    // Follow the cycles of the permutation: each swap puts one in place.
+    for p in 0..notes.len() {
+        while target[p] != p {
+            let t = target[p];
+            notes.swap(p, t);
+            target.swap(p, t);
+        }
+    }
+    notes
 }
 
 fn resolve_phase(

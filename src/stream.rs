@@ -156,10 +156,14 @@ enum Piece<'a> {
     NotConverted(String),
     /// A parsed document (JSON output, or a List with SMEs inside) whose SME
     /// items are replaced by the plugins of the given ids.
-    Tree {
-        value: Value,
-        items: Vec<(usize, Option<usize>)>,
-    },
+    /// (Boxed: a piece per document is kept for the whole run.)
+    Tree(Box<Tree>),
+}
+
+/// A document kept as a tree until the order of all SMEs is known.
+struct Tree {
+    value: Value,
+    items: Vec<(usize, Option<usize>)>,
 }
 
 /// The YAML output, written while the documents are read so that a large
@@ -235,12 +239,12 @@ fn start_doc(out: &mut String, need_marker: bool, text: &str) {
 /// Replace byte ranges of `text` (in increasing order, not overlapping)
 /// with other strings, in place rather than into a second copy of a
 /// possibly very large output.
-fn patch_in_place(text: String, patches: &[(usize, usize, String)]) -> String {
+fn patch_in_place(text: String, patches: &[(usize, usize, &str)]) -> String {
     if patches.is_empty() {
         return text;
     }
     let growth =
-        |(start, end, new): &(usize, usize, String)| new.len() as isize - (end - start) as isize;
+        |(start, end, new): &(usize, usize, &str)| new.len() as isize - (end - start) as isize;
     let mut buf = text.into_bytes();
     let old_len = buf.len();
     let new_len = old_len
@@ -398,10 +402,10 @@ pub fn convert_inputs(
                                 } else {
                                     tree_plugins.push((id, plugin));
                                     yaml_out.tree();
-                                    pieces.push(Piece::Tree {
+                                    pieces.push(Piece::Tree(Box::new(Tree {
                                         value: Value::Null,
                                         items: vec![(id, None)],
-                                    });
+                                    })));
                                 }
                             }
                             None => {
@@ -470,7 +474,7 @@ pub fn convert_inputs(
                 }
             } else if !only_converted || !items.is_empty() {
                 yaml_out.tree();
-                pieces.push(Piece::Tree { value, items });
+                pieces.push(Piece::Tree(Box::new(Tree { value, items })));
             }
         }
     }
@@ -489,20 +493,31 @@ pub fn convert_inputs(
         tree_plugins.into_iter().collect();
     let output = match format {
         Format::Yaml if yaml_out.in_order && dropped.is_empty() => {
-            let patches: Vec<(usize, usize, String)> = pieces
-                .iter()
-                .filter_map(|piece| match piece {
-                    Piece::Plugin {
-                        id,
-                        at,
-                        priority_at,
-                    } => new_priority
-                        .get(id)
-                        .map(|p| (at.0 + priority_at.0, at.0 + priority_at.1, p.to_string())),
-                    _ => None,
-                })
-                .collect();
+            // The new priorities' digits, one after the other, then the
+            // patches that point into them.
+            let mut digits = String::new();
+            let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
+            for piece in &pieces {
+                if let Piece::Plugin {
+                    id,
+                    at,
+                    priority_at,
+                } = piece
+                {
+                    if let Some(p) = new_priority.get(id) {
+                        ranges.push((at.0 + priority_at.0, at.0 + priority_at.1, digits.len()));
+                        digits.push_str(&p.to_string());
+                    }
+                }
+            }
             drop(pieces);
+            let ends = ranges.iter().skip(1).map(|r| r.2).chain([digits.len()]);
+            let patches: Vec<(usize, usize, &str)> = ranges
+                .iter()
+                .zip(ends)
+                .map(|(&(start, end, from), to)| (start, end, &digits[from..to]))
+                .collect();
+            drop(ranges);
             patch_in_place(yaml_out.out, &patches)
         }
         Format::Yaml => emit_yaml(
@@ -587,7 +602,8 @@ fn emit_yaml(
                     out.push_str(&comment);
                 }
             }
-            Piece::Tree { value, items } => {
+            Piece::Tree(tree) => {
+                let Tree { value, items } = *tree;
                 if only_converted {
                     for (id, _) in items {
                         if let Some(p) = plugins.get(&id).filter(|_| !dropped.contains(&id)) {
@@ -643,7 +659,8 @@ fn emit_json(
 ) -> String {
     let mut objects: Vec<serde_json::Value> = Vec::new();
     for piece in pieces {
-        if let Piece::Tree { value, items } = piece {
+        if let Piece::Tree(tree) = piece {
+            let Tree { value, items } = *tree;
             if value.is_null() || only_converted {
                 for (id, _) in &items {
                     if let Some(p) = plugins.get(id).filter(|_| !dropped.contains(id)) {
@@ -672,7 +689,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn patched(text: &str, patches: &[(usize, usize, String)]) -> String {
+    fn patched(text: &str, patches: &[(usize, usize, &str)]) -> String {
         let mut out = text.to_string();
         for (start, end, new) in patches.iter().rev() {
             out.replace_range(start..end, new);
@@ -687,14 +704,14 @@ mod tests {
             cuts in prop::collection::vec((0usize..200, 0usize..6, "[0-9-]{0,12}"), 0..12),
         ) {
             // Non-overlapping ranges in increasing order.
-            let mut points: Vec<(usize, usize, String)> = Vec::new();
+            let mut points: Vec<(usize, usize, &str)> = Vec::new();
             let mut from = 0;
             let mut sorted = cuts;
             sorted.sort_by_key(|c| c.0);
-            for (start, len, new) in sorted {
-                let start = start.min(text.len()).max(from);
+            for (start, len, new) in &sorted {
+                let start = (*start).min(text.len()).max(from);
                 let end = (start + len).min(text.len());
-                points.push((start, end, new));
+                points.push((start, end, new.as_str()));
                 from = end;
             }
             prop_assert_eq!(patch_in_place(text.clone(), &points), patched(&text, &points));

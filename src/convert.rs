@@ -172,6 +172,11 @@ impl<'o> Converter<'o> {
     /// Add a notification that belongs to no SME (an unreadable document),
     /// keeping input order.
     pub fn note(&mut self, n: Notification) {
+        // `sources` is indexed like `ends`, by owner.
+        self.sources.push(n.source.clone().unwrap_or(Source {
+            file: String::new(),
+            line: 0,
+        }));
         self.notes.push(n);
         self.ends.push(self.notes.len());
     }

@@ -697,6 +697,36 @@ mod tests {
         out
     }
 
+    #[test]
+    fn an_unreadable_document_before_reordered_smes() {
+        let sme = |name: &str| {
+            format!("---\napiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {{name: {name}, namespace: ns}}\nspec: {{image: quay.io/x/y:1, phase: PreAuthN, priority: 0}}\n")
+        };
+        let text = format!(
+            "---\nkind: ServiceMeshExtension\n: bad: [yaml\n{}{}",
+            sme("a"),
+            sme("b")
+        );
+        let input = Input {
+            name: "in.yaml".into(),
+            text,
+        };
+        let outcome = convert_inputs(&[input], &Options::default(), Format::Yaml, false);
+        assert_eq!((outcome.converted, outcome.unreadable), (2, 1));
+        let changed: Vec<_> = outcome
+            .notifications
+            .iter()
+            .filter(|n| n.message.starts_with("priority changed"))
+            .map(|n| (n.object.as_str(), n.source.as_ref().unwrap().line))
+            .collect();
+        // a runs before b in Maistra (name order): one of them moves, and
+        // the note is at its own line.
+        assert!(
+            changed == vec![("ns/a", 5)] || changed == vec![("ns/b", 10)],
+            "{changed:?}"
+        );
+    }
+
     proptest! {
         #[test]
         fn patching_in_place_is_replacing(

@@ -150,8 +150,11 @@ fn convert(args: ConvertArgs) -> Exit {
         OutputFormat::Json => Format::Json,
     };
     let outcome = stream::convert_inputs(&inputs, &opts, format, args.only_converted);
-    let mut notes = phase_map_notes(&opts);
-    notes.extend(outcome.notifications);
+    // The output no longer refers to the inputs: free them before writing.
+    drop(inputs);
+    // The phase table's notes first, without copying the run's notes.
+    let mut notes = outcome.notifications;
+    notes.splice(0..0, phase_map_notes(&opts));
     if let Err(e) = write_stdout(&outcome.output) {
         eprintln!("sme2wasm: cannot write the output: {e}");
         return Exit::Usage;

@@ -82,15 +82,26 @@ pub fn selects_gateway(selector: &[(String, String)]) -> bool {
 /// Integers beyond this lose precision in a protobuf Struct (a double).
 const MAX_EXACT_INTEGER: u64 = 1 << 53;
 
+fn is_inexact(n: &yaml::Number) -> bool {
+    let big = n.as_i64().map(|i| i.unsigned_abs() > MAX_EXACT_INTEGER);
+    let big = big.or_else(|| n.as_u64().map(|u| u > MAX_EXACT_INTEGER));
+    big == Some(true)
+}
+
+/// Whether `inexact_numbers` would find anything, without building paths.
+fn has_inexact_number(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => is_inexact(n),
+        Value::Sequence(s) => s.iter().any(has_inexact_number),
+        Value::Mapping(m) => m.values().any(has_inexact_number),
+        Value::Tagged(t) => has_inexact_number(&t.value),
+        _ => false,
+    }
+}
+
 fn inexact_numbers(v: &Value, path: &str, out: &mut Vec<String>) {
     match v {
-        Value::Number(n) => {
-            let big = n.as_i64().map(|i| i.unsigned_abs() > MAX_EXACT_INTEGER);
-            let big = big.or_else(|| n.as_u64().map(|u| u > MAX_EXACT_INTEGER));
-            if big == Some(true) {
-                out.push(path.to_string());
-            }
-        }
+        Value::Number(n) if is_inexact(n) => out.push(path.to_string()),
         Value::Sequence(s) => {
             for (i, x) in s.iter().enumerate() {
                 inexact_numbers(x, &format!("{path}[{i}]"), out);
@@ -115,9 +126,8 @@ struct Resolved<T> {
 
 /// One SME that `Converter::add` accepted; its id is its index.
 struct Accepted {
-    /// Its slot in `Converter::notes`.
+    /// Its owner slot (in `Converter::ends` and `sources`).
     owner: usize,
-    source: Source,
     /// Its index in `Converter::items`; the same object read twice shares
     /// one order item.
     order: usize,
@@ -128,10 +138,16 @@ pub struct Converter<'o> {
     opts: &'o Options,
     /// What ordering needs, one per distinct object.
     items: Vec<Item>,
-    /// The accepted item of each order item (where its WARNs go).
+    /// The accepted SME whose order item this is (where its WARNs go).
     item_owner: Vec<usize>,
     accepted: Vec<Accepted>,
-    notes: Vec<Vec<Notification>>,
+    /// Every notification so far, owner by owner (an SME added, or an
+    /// input that could not be read), in one list rather than one per SME.
+    notes: Vec<Notification>,
+    /// For each owner, the end of its notifications in `notes`.
+    ends: Vec<usize>,
+    /// For each owner, where it was read.
+    sources: Vec<Source>,
     /// `namespace/name` of every SME added: where it was first read, and
     /// its order item once accepted.
     seen: std::collections::HashMap<String, (Source, Option<usize>)>,
@@ -162,6 +178,8 @@ impl<'o> Converter<'o> {
             item_owner: Vec::new(),
             accepted: Vec::new(),
             notes: Vec::new(),
+            ends: Vec::new(),
+            sources: Vec::new(),
             seen: std::collections::HashMap::new(),
         }
     }
@@ -169,17 +187,30 @@ impl<'o> Converter<'o> {
     /// Add a notification that belongs to no SME (an unreadable document),
     /// keeping input order.
     pub fn note(&mut self, n: Notification) {
-        self.notes.push(vec![n]);
+        // `sources` is indexed like `ends`, by owner.
+        self.sources
+            .push(n.source.clone().unwrap_or_else(|| Source::new("", 0)));
+        self.notes.push(n);
+        self.ends.push(self.notes.len());
     }
 
     /// Convert one SME. Returns its id and the WasmPlugin, or `None` when it
     /// cannot be converted (an ERROR says why).
     pub fn add(&mut self, sme: &ServiceMeshExtension, site: &Site) -> Option<(usize, WasmPlugin)> {
-        let mut notes = Vec::new();
+        self.add_owned(sme.clone(), site)
+    }
+
+    /// As `add`, taking the SME so that its config moves into the plugin
+    /// instead of being copied.
+    pub fn add_owned(
+        &mut self,
+        sme: ServiceMeshExtension,
+        site: &Site,
+    ) -> Option<(usize, WasmPlugin)> {
         let key = sme.object();
         let earlier = self.seen.get(&key).cloned();
         if let Some((first, _)) = &earlier {
-            notes.push(
+            self.notes.push(
                 Notification::new(
                     Level::Warn,
                     &key,
@@ -189,9 +220,10 @@ impl<'o> Converter<'o> {
                 .advice("convert base and overlay separately, or render them first (kustomize build), so that one cluster object gives one WasmPlugin"),
             );
         }
-        let result = convert_one(sme, site, self.opts, &mut notes);
-        let owner = self.notes.len();
-        self.notes.push(notes);
+        let result = convert_owned(sme, site, self.opts, &mut self.notes);
+        let owner = self.ends.len();
+        self.ends.push(self.notes.len());
+        self.sources.push(site.source());
         let Some((plugin, item)) = result else {
             self.seen.entry(key).or_insert((site.source(), None));
             return None;
@@ -207,11 +239,7 @@ impl<'o> Converter<'o> {
                 self.items.len() - 1
             }
         };
-        self.accepted.push(Accepted {
-            owner,
-            source: site.source(),
-            order,
-        });
+        self.accepted.push(Accepted { owner, order });
         Some((id, plugin))
     }
 
@@ -219,6 +247,9 @@ impl<'o> Converter<'o> {
     /// changes and all notifications.
     pub fn finish(mut self) -> Finished {
         let mut failed = Vec::new();
+        // Notifications appended to `notes` that belong after the owners in
+        // `later` (in increasing order): merged into place at the end.
+        let mut later: Vec<usize> = Vec::new();
         let changes = match order::reconcile(&self.items, &self.opts.root_namespace) {
             Ok(changes) => changes,
             Err(message) => {
@@ -226,13 +257,14 @@ impl<'o> Converter<'o> {
                 // of the SMEs is written.
                 for (id, a) in self.accepted.iter().enumerate() {
                     failed.push(id);
-                    self.notes[a.owner].push(
+                    later.push(a.owner);
+                    self.notes.push(
                         Notification::new(
                             Level::Error,
                             self.items[a.order].object(),
                             message.clone(),
                         )
-                        .at(a.source.clone())
+                        .at(self.sources[a.owner].clone())
                         .advice("not written; adjust the priorities and run again"),
                     );
                 }
@@ -254,8 +286,9 @@ impl<'o> Converter<'o> {
                     me.plugin_phase
                 )
             };
-            let a = &self.accepted[self.item_owner[c.index]];
-            self.notes[a.owner].push(
+            let owner = self.accepted[self.item_owner[c.index]].owner;
+            later.push(owner);
+            self.notes.push(
                 Notification::new(
                     Level::Warn,
                     me.object(),
@@ -266,7 +299,7 @@ impl<'o> Converter<'o> {
                         other.object()
                     ),
                 )
-                .at(a.source.clone())
+                .at(self.sources[owner].clone())
                 .advice("review the new priority; other WasmPlugins you add later must respect it"),
             );
         }
@@ -274,6 +307,10 @@ impl<'o> Converter<'o> {
         for c in &changes {
             new_by_order[c.index] = Some(c.new);
         }
+        // Free what is no longer needed before the merge.
+        drop(std::mem::take(&mut self.items));
+        drop(std::mem::take(&mut self.sources));
+        let notifications = merge_after_owners(self.notes, &self.ends, &later);
         Finished {
             changes: self
                 .accepted
@@ -282,9 +319,50 @@ impl<'o> Converter<'o> {
                 .filter_map(|(id, a)| new_by_order[a.order].map(|new| PriorityChange { id, new }))
                 .collect(),
             failed,
-            notifications: self.notes.into_iter().flatten().collect(),
+            notifications,
         }
     }
+}
+
+/// `notes` is grouped by owner (owner `o`'s end at `ends[o]`) and then
+/// holds one notification for each owner of `later` (owners in increasing
+/// order): place each of those after its owner's own. Done in place: a
+/// run's notifications are not copied.
+fn merge_after_owners(
+    mut notes: Vec<Notification>,
+    ends: &[usize],
+    later: &[usize],
+) -> Vec<Notification> {
+    if later.is_empty() {
+        return notes;
+    }
+    debug_assert!(later.windows(2).all(|w| w[0] <= w[1]));
+    debug_assert_eq!(notes.len(), ends.last().copied().unwrap_or(0) + later.len());
+    // Where each ends up: `notes[i]` of owner `o` moves down by the number
+    // of later notifications of owners before `o`; the k-th later one goes
+    // to `ends[o] + k`.
+    let mut target: Vec<usize> = Vec::with_capacity(notes.len() + later.len());
+    let mut before = 0;
+    let mut start = 0;
+    for (owner, &end) in ends.iter().enumerate() {
+        while before < later.len() && later[before] < owner {
+            before += 1;
+        }
+        target.extend((start..end).map(|i| i + before));
+        start = end;
+    }
+    for (k, owner) in later.iter().enumerate() {
+        target.push(ends[*owner] + k);
+    }
+    // Follow the cycles of the permutation: each swap puts one in place.
+    for p in 0..notes.len() {
+        while target[p] != p {
+            let t = target[p];
+            notes.swap(p, t);
+            target.swap(p, t);
+        }
+    }
+    notes
 }
 
 fn resolve_phase(
@@ -449,6 +527,7 @@ fn resolve_url(
 
 fn convert_config(
     sme: &ServiceMeshExtension,
+    config: Config,
     site: &Site,
     notes: &mut Vec<Notification>,
 ) -> Result<Option<Mapping>, ()> {
@@ -458,7 +537,7 @@ fn convert_config(
             .at(site.field("spec.config"))
             .advice("a WasmPlugin's pluginConfig is a JSON object (a protobuf Struct); change the plugin to read a JSON object, then set spec.config to one")
     };
-    let map = match &sme.config {
+    let map = match config {
         Config::Absent => {
             notes.push(
                 Notification::new(
@@ -480,9 +559,9 @@ fn convert_config(
                 .at(site.field("spec.config"))
                 .advice("make sure the plugin accepts an empty configuration"),
             );
-            m.clone()
+            m
         }
-        Config::Object(m) => m.clone(),
+        Config::Object(m) => m,
         // Maistra's v1alpha1 conversion turned an empty or `null` string into
         // no config at all, which the plugin received as `null`.
         Config::Text(s)
@@ -499,7 +578,7 @@ fn convert_config(
             return Ok(None);
         }
         Config::Text(s) if sme.api_version == ApiVersion::V1Alpha1 => {
-            match serde_json::from_str::<serde_json::Value>(s) {
+            match serde_json::from_str::<serde_json::Value>(&s) {
                 Ok(serde_json::Value::Object(o)) => {
                     notes.push(
                         Notification::new(
@@ -536,7 +615,13 @@ fn convert_config(
         return Err(());
     }
     let mut inexact = Vec::new();
-    inexact_numbers(&Value::Mapping(map.clone()), "pluginConfig", &mut inexact);
+    // The paths are only spelt out when there is a number to report.
+    if map.values().any(has_inexact_number) {
+        for (k, x) in &map {
+            let path = format!("pluginConfig.{}", yaml::key_string(k));
+            inexact_numbers(x, &path, &mut inexact);
+        }
+    }
     for path in inexact {
         notes.push(
             Notification::new(
@@ -586,6 +671,19 @@ pub fn convert_one(
     opts: &Options,
     notes: &mut Vec<Notification>,
 ) -> Option<(WasmPlugin, Item)> {
+    convert_owned(sme.clone(), site, opts, notes)
+}
+
+/// As `convert_one`, taking the SME: its config, labels and annotations
+/// move into the plugin.
+pub fn convert_owned(
+    mut owned: ServiceMeshExtension,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> Option<(WasmPlugin, Item)> {
+    let config = std::mem::replace(&mut owned.config, Config::Absent);
+    let sme = &owned;
     let obj = sme.object();
     let before = notes.len();
     for (path, why) in &sme.invalid_fields {
@@ -749,7 +847,7 @@ pub fn convert_one(
             .at(site.field("spec.imagePullSecrets")),
         );
     }
-    let config = convert_config(sme, site, notes);
+    let config = convert_config(sme, config, site, notes);
     let is_gateway = selects_gateway(&sme.selector);
     let mut match_ = Vec::new();
     if opts.istio_version >= IstioVersion::MATCH {
@@ -801,25 +899,26 @@ pub fn convert_one(
         (Some(a), Some(b), Ok(c)) if !failed => (a, b, c),
         _ => return None,
     };
+    let plugin_name = opts.plugin_name.then(|| format!("{}_root", sme.name));
     let plugin = WasmPlugin {
         api_version: wasmplugin::API_VERSION,
         kind: wasmplugin::KIND,
         metadata: Metadata {
-            name: sme.name.clone(),
-            namespace: target_namespace(sme, site, opts, notes),
-            labels: sme.labels.clone(),
-            annotations: sme.annotations.clone(),
+            name: owned.name.clone(),
+            namespace: target_namespace(&owned, site, opts, notes),
+            labels: std::mem::take(&mut owned.labels),
+            annotations: std::mem::take(&mut owned.annotations),
         },
         spec: Spec {
-            selector: (!sme.selector.is_empty()).then(|| Selector {
-                match_labels: sme.selector.iter().cloned().collect(),
+            selector: (!owned.selector.is_empty()).then(|| Selector {
+                match_labels: owned.selector.iter().cloned().collect(),
             }),
             url,
             sha256,
             image_pull_policy,
             image_pull_secret,
             plugin_config: config,
-            plugin_name: opts.plugin_name.then(|| format!("{}_root", sme.name)),
+            plugin_name,
             phase: plugin_phase.field_value(),
             priority: priority.value,
             match_,
@@ -841,12 +940,12 @@ pub fn convert_one(
         return None;
     }
     let item = Item {
-        namespace: sme.namespace.clone(),
-        name: sme.name.clone(),
+        namespace: owned.namespace,
+        name: owned.name,
         image,
         sme_phase,
         priority: priority.value,
-        selector: sme.selector.clone(),
+        selector: owned.selector,
         plugin_phase,
     };
     Some((plugin, item))
@@ -856,4 +955,58 @@ pub fn convert_one(
 /// rewrite phases without a whole conversion, such as patches).
 pub fn plugin_phase_for(opts: &Options, phase: SmePhase) -> PluginPhase {
     opts.phase_map.get(phase)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::split_documents;
+
+    #[test]
+    fn integers_beyond_2_53_are_named_by_path() {
+        let text = "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {name: a, namespace: ns}\nspec:\n  image: quay.io/x/y:1\n  phase: PreAuthN\n  priority: 1\n  config:\n    small: 1\n    deep:\n      list: [1, 9007199254740993, {x: -9007199254740993}]\n    big: 18446744073709551615\n";
+        let doc = split_documents(text)[0];
+        let sme = ServiceMeshExtension::from_value(&yaml::parse(text).unwrap()).unwrap();
+        let site = Site {
+            file: "f.yaml",
+            line: 1,
+            doc: Some(doc),
+        };
+        let mut notes = Vec::new();
+        let (plugin, _) = convert_one(&sme, &site, &Options::default(), &mut notes).unwrap();
+        let beyond: Vec<(String, usize)> = notes
+            .iter()
+            .filter(|n| n.message.contains("beyond 2^53"))
+            .map(|n| {
+                let path = n.message.split(' ').next().unwrap().to_string();
+                (path, n.source.as_ref().unwrap().line)
+            })
+            .collect();
+        assert_eq!(
+            beyond,
+            vec![
+                ("pluginConfig.deep.list[1]".to_string(), 8),
+                ("pluginConfig.deep.list[2].x".to_string(), 8),
+                ("pluginConfig.big".to_string(), 8),
+            ]
+        );
+        assert_eq!(plugin.spec.plugin_config.unwrap().len(), 3);
+    }
+
+    #[test]
+    fn field_lines_follow_the_key_path() {
+        let text = "---\n# c\nkind: ServiceMeshExtension\nmetadata:\n  name: a\nspec:\n  'image': x\n  \"phase\": y\n  workloadSelector:\n    labels: {}\nstatus:\n  phase: z\n";
+        let site = Site {
+            file: "f",
+            line: 3,
+            doc: Some(split_documents(text)[0]),
+        };
+        let line = |p: &str| site.field(p).line;
+        assert_eq!(line("spec.image"), 7);
+        assert_eq!(line("spec.phase"), 8);
+        assert_eq!(line("status.phase"), 12);
+        assert_eq!(line("spec.workloadSelector"), 9);
+        assert_eq!(line("spec.nothing"), 6);
+        assert_eq!(line("nothing.at.all"), 3);
+    }
 }

@@ -34,6 +34,17 @@ pub enum Config {
     Other(Value),
 }
 
+impl From<Value> for Config {
+    fn from(v: Value) -> Config {
+        match v {
+            Value::Null => Config::Absent,
+            Value::Mapping(m) => Config::Object(m),
+            Value::String(s) => Config::Text(s),
+            other => Config::Other(other),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Status {
     pub phase: Option<String>,
@@ -169,6 +180,20 @@ impl ServiceMeshExtension {
         Ok(sme)
     }
 
+    /// As `from_value`, moving `spec.config` out of `value` (it is left
+    /// null) instead of copying it.
+    pub fn from_value_taking_config(value: &mut Value) -> Result<ServiceMeshExtension, String> {
+        let config = value
+            .get_mut("spec")
+            .and_then(|spec| spec.get_mut("config"))
+            .map(std::mem::take);
+        let mut sme = ServiceMeshExtension::from_value(value)?;
+        if let Some(config) = config {
+            sme.config = Config::from(config);
+        }
+        Ok(sme)
+    }
+
     fn invalid(&mut self, path: &str, why: impl Into<String>) {
         self.invalid_fields.push((path.to_string(), why.into()));
     }
@@ -237,14 +262,7 @@ impl ServiceMeshExtension {
                     Value::Null => {}
                     _ => self.invalid("spec.priority", "must be a whole number"),
                 },
-                "config" => {
-                    self.config = match v {
-                        Value::Null => Config::Absent,
-                        Value::Mapping(m) => Config::Object(m.clone()),
-                        Value::String(s) => Config::Text(s.clone()),
-                        other => Config::Other(other.clone()),
-                    }
-                }
+                "config" => self.config = Config::from(v.clone()),
                 other => self.unknown_fields.push(format!("spec.{other}")),
             }
         }
@@ -343,6 +361,22 @@ mod tests {
         assert_eq!(
             (st.phase.as_deref(), st.priority, st.ready),
             (Some("PostAuthZ"), Some(3), Some(false))
+        );
+    }
+
+    #[test]
+    fn taking_the_config_reads_the_same_sme() {
+        for config in ["{k: [v, {x: 1}]}", "'{\"a\": 1}'", "[1]", "null", "~"] {
+            let text = format!("apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {{name: a}}\nspec:\n  image: i\n  config: {config}\n");
+            let mut value = yaml::parse(&text).unwrap();
+            let copied = ServiceMeshExtension::from_value(&value).unwrap();
+            let taken = ServiceMeshExtension::from_value_taking_config(&mut value).unwrap();
+            assert_eq!(copied, taken);
+        }
+        let mut value = yaml::parse("apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {name: a}\nspec: [x]\n").unwrap();
+        assert_eq!(
+            ServiceMeshExtension::from_value(&value),
+            ServiceMeshExtension::from_value_taking_config(&mut value)
         );
     }
 

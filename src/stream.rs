@@ -144,21 +144,152 @@ pub fn read_inputs(paths: &[String]) -> (Vec<Input>, Vec<ReadError>) {
 enum Piece<'a> {
     /// A document passed through as it was.
     Raw(&'a str),
-    /// A converted WasmPlugin, already rendered; `priority_at` is the byte
-    /// range of the priority's digits, patched if the order moves it.
+    /// A converted WasmPlugin, already rendered: its text is the byte range
+    /// `at` of the `YamlOut` buffer; `priority_at` is the byte range of the
+    /// priority's digits in that text, patched if the order moves it.
     Plugin {
         id: usize,
-        text: String,
+        at: (usize, usize),
         priority_at: (usize, usize),
     },
     /// An SME that could not be converted: a comment in YAML output.
     NotConverted(String),
     /// A parsed document (JSON output, or a List with SMEs inside) whose SME
     /// items are replaced by the plugins of the given ids.
-    Tree {
-        value: Value,
-        items: Vec<(usize, Option<usize>)>,
-    },
+    /// (Boxed: a piece per document is kept for the whole run.)
+    Tree(Box<Tree>),
+}
+
+/// A document kept as a tree until the order of all SMEs is known.
+struct Tree {
+    value: Value,
+    items: Vec<(usize, Option<usize>)>,
+}
+
+/// The YAML output, written while the documents are read so that a large
+/// stream is not held twice (every piece, then the output). As long as every
+/// piece could be written in its place (`in_order`), `out` is the output but
+/// for the priorities that the order moves, which are patched in place at
+/// the end. A piece that must wait for the order (a List with SMEs inside,
+/// any JSON output) ends that: from then on `out` only keeps the plugins'
+/// texts, and the output is put together from the pieces at the end.
+struct YamlOut {
+    out: String,
+    /// Whether the next document needs a `---` before it.
+    need_marker: bool,
+    in_order: bool,
+    only_converted: bool,
+}
+
+impl YamlOut {
+    fn new(format: Format, only_converted: bool) -> YamlOut {
+        YamlOut {
+            out: String::new(),
+            need_marker: false,
+            in_order: format == Format::Yaml,
+            only_converted,
+        }
+    }
+
+    fn raw(&mut self, text: &str) {
+        if self.in_order {
+            start_doc(&mut self.out, self.need_marker, text);
+            self.out.push_str(text);
+            self.need_marker = !text.trim().is_empty();
+        }
+    }
+
+    /// Write a plugin's text; returns its byte range in `out`.
+    fn plugin(&mut self, text: &str) -> (usize, usize) {
+        if self.in_order {
+            start_doc(&mut self.out, self.need_marker, text);
+            self.need_marker = true;
+        }
+        let start = self.out.len();
+        self.out.push_str(text);
+        (start, self.out.len())
+    }
+
+    fn not_converted(&mut self, comment: &str) {
+        if self.in_order && !self.only_converted {
+            if !self.out.is_empty() && !self.out.ends_with('\n') {
+                self.out.push('\n');
+            }
+            self.out.push_str(comment);
+        }
+    }
+
+    fn tree(&mut self) {
+        self.in_order = false;
+    }
+}
+
+/// Before a document's text: end the previous line, and add a `---` when
+/// the document needs one and has none.
+fn start_doc(out: &mut String, need_marker: bool, text: &str) {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    let starts_with_marker = text.starts_with("---") || text.starts_with("\u{feff}---");
+    if need_marker && !starts_with_marker {
+        out.push_str("---\n");
+    }
+}
+
+/// Replace byte ranges of `text` (in increasing order, not overlapping)
+/// with other strings, in place rather than into a second copy of a
+/// possibly very large output.
+fn patch_in_place(text: String, patches: &[(usize, usize, &str)]) -> String {
+    if patches.is_empty() {
+        return text;
+    }
+    let growth =
+        |(start, end, new): &(usize, usize, &str)| new.len() as isize - (end - start) as isize;
+    let mut buf = text.into_bytes();
+    let old_len = buf.len();
+    let new_len = old_len
+        .checked_add_signed(patches.iter().map(growth).sum())
+        .expect("a length");
+    if new_len > old_len {
+        buf.resize(new_len, 0);
+    }
+    // The text between patches, as (source start, source end, target start).
+    let mut segments = Vec::with_capacity(patches.len() + 1);
+    let mut shift = 0isize;
+    let mut from = 0usize;
+    let mut targets = Vec::with_capacity(patches.len());
+    for patch in patches {
+        segments.push((
+            from,
+            patch.0,
+            from.checked_add_signed(shift).expect("a position"),
+        ));
+        targets.push(patch.0.checked_add_signed(shift).expect("a position"));
+        shift += growth(patch);
+        from = patch.1;
+    }
+    segments.push((
+        from,
+        old_len,
+        from.checked_add_signed(shift).expect("a position"),
+    ));
+    // Segments that move left, first to last, then those that move right,
+    // last to first: no segment is overwritten before it has moved.
+    for &(start, end, to) in &segments {
+        if to < start {
+            buf.copy_within(start..end, to);
+        }
+    }
+    for &(start, end, to) in segments.iter().rev() {
+        if to > start {
+            buf.copy_within(start..end, to);
+        }
+    }
+    for (patch, to) in patches.iter().zip(targets) {
+        buf[to..to + patch.2.len()].copy_from_slice(patch.2.as_bytes());
+    }
+    buf.truncate(new_len);
+    String::from_utf8(buf).expect("UTF-8 ranges replaced by UTF-8 text")
 }
 
 /// The byte range of the spec's priority digits in a rendered plugin. The
@@ -192,6 +323,7 @@ pub fn convert_inputs(
 ) -> Outcome {
     let mut conv = Converter::new(opts);
     let mut pieces: Vec<Piece> = Vec::new();
+    let mut yaml_out = YamlOut::new(format, only_converted);
     // Plugins kept as trees (List items, JSON output), by id.
     let mut tree_plugins: Vec<(usize, WasmPlugin)> = Vec::new();
     let mut converted = 0;
@@ -202,17 +334,19 @@ pub fn convert_inputs(
             let could_be_sme = doc.text.contains(sme::KIND);
             if !could_be_sme && format == Format::Yaml {
                 if !only_converted {
+                    yaml_out.raw(doc.text);
                     pieces.push(Piece::Raw(doc.text));
                 }
                 continue;
             }
             if doc.is_blank() {
                 if !only_converted && format == Format::Yaml {
+                    yaml_out.raw(doc.text);
                     pieces.push(Piece::Raw(doc.text));
                 }
                 continue;
             }
-            let value = match yaml::parse(doc.text) {
+            let mut value = match yaml::parse(doc.text) {
                 Ok(v) => v,
                 Err(e) => {
                     unreadable += 1;
@@ -229,45 +363,54 @@ pub fn convert_inputs(
                 doc: Some(doc),
             };
             if sme::is_sme(&value) {
-                match read_sme(&value, &site, &mut conv) {
-                    Some(sme) => match conv.add(&sme, &site) {
-                        Some((id, plugin)) => {
-                            converted += 1;
-                            if format == Format::Yaml {
-                                let mut text = String::new();
-                                let comments = doc.leading_comments();
-                                let body = render(&plugin, format);
-                                if !comments.is_empty() && !only_converted {
-                                    text.push_str("---\n");
-                                    text.push_str(comments);
-                                    text.push_str(&body[4..]);
+                // The config moves from the tree into the plugin.
+                let read = ServiceMeshExtension::from_value_taking_config(&mut value);
+                match read_sme_from(read, &value, &site, &mut conv) {
+                    Some(sme) => {
+                        let object = sme.object();
+                        match conv.add_owned(sme, &site) {
+                            Some((id, plugin)) => {
+                                converted += 1;
+                                if format == Format::Yaml {
+                                    let mut text = String::new();
+                                    let comments = doc.leading_comments();
+                                    let body = render(&plugin, format);
+                                    if !comments.is_empty() && !only_converted {
+                                        text.push_str("---\n");
+                                        text.push_str(comments);
+                                        text.push_str(&body[4..]);
+                                    } else {
+                                        text = body;
+                                    }
+                                    let priority_at = priority_range(&text, format);
+                                    let at = yaml_out.plugin(&text);
+                                    pieces.push(Piece::Plugin {
+                                        id,
+                                        at,
+                                        priority_at,
+                                    });
                                 } else {
-                                    text = body;
+                                    tree_plugins.push((id, plugin));
+                                    yaml_out.tree();
+                                    pieces.push(Piece::Tree(Box::new(Tree {
+                                        value: Value::Null,
+                                        items: vec![(id, None)],
+                                    })));
                                 }
-                                let priority_at = priority_range(&text, format);
-                                pieces.push(Piece::Plugin {
-                                    id,
-                                    text,
-                                    priority_at,
-                                });
-                            } else {
-                                tree_plugins.push((id, plugin));
-                                pieces.push(Piece::Tree {
-                                    value: Value::Null,
-                                    items: vec![(id, None)],
-                                });
                             }
-                        }
-                        None => {
-                            failed += 1;
-                            pieces.push(Piece::NotConverted(format!(
+                            None => {
+                                failed += 1;
+                                let comment = format!(
                                 "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
-                                sme.object(),
+                                object,
                                 input.name,
                                 site.line
-                            )));
+                            );
+                                yaml_out.not_converted(&comment);
+                                pieces.push(Piece::NotConverted(comment));
+                            }
                         }
-                    },
+                    }
                     None => failed += 1,
                 }
                 continue;
@@ -286,7 +429,8 @@ pub fn convert_inputs(
                             line,
                             doc: None,
                         };
-                        let Some(sme) = read_sme(item, &item_site, &mut conv) else {
+                        let read = ServiceMeshExtension::from_value(item);
+                        let Some(sme) = read_sme_from(read, item, &item_site, &mut conv) else {
                             failed += 1;
                             items.push((usize::MAX, Some(i)));
                             continue;
@@ -307,10 +451,12 @@ pub fn convert_inputs(
             }
             if items.is_empty() && format == Format::Yaml {
                 if !only_converted {
+                    yaml_out.raw(doc.text);
                     pieces.push(Piece::Raw(doc.text));
                 }
             } else if !only_converted || !items.is_empty() {
-                pieces.push(Piece::Tree { value, items });
+                yaml_out.tree();
+                pieces.push(Piece::Tree(Box::new(Tree { value, items })));
             }
         }
     }
@@ -328,8 +474,37 @@ pub fn convert_inputs(
     let tree_plugins: std::collections::HashMap<usize, WasmPlugin> =
         tree_plugins.into_iter().collect();
     let output = match format {
+        Format::Yaml if yaml_out.in_order && dropped.is_empty() => {
+            // The new priorities' digits, one after the other, then the
+            // patches that point into them.
+            let mut digits = String::new();
+            let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
+            for piece in &pieces {
+                if let Piece::Plugin {
+                    id,
+                    at,
+                    priority_at,
+                } = piece
+                {
+                    if let Some(p) = new_priority.get(id) {
+                        ranges.push((at.0 + priority_at.0, at.0 + priority_at.1, digits.len()));
+                        digits.push_str(&p.to_string());
+                    }
+                }
+            }
+            drop(pieces);
+            let ends = ranges.iter().skip(1).map(|r| r.2).chain([digits.len()]);
+            let patches: Vec<(usize, usize, &str)> = ranges
+                .iter()
+                .zip(ends)
+                .map(|(&(start, end, from), to)| (start, end, &digits[from..to]))
+                .collect();
+            drop(ranges);
+            patch_in_place(yaml_out.out, &patches)
+        }
         Format::Yaml => emit_yaml(
             pieces,
+            &yaml_out.out,
             &new_priority,
             &dropped,
             &tree_plugins,
@@ -369,7 +544,17 @@ pub fn list_item_line(doc: &yaml::Document, item: &Value, fallback: usize) -> us
 /// Read an SME from a parsed object; an object that cannot be read at all
 /// gets an ERROR in the converter's notifications.
 pub fn read_sme(value: &Value, site: &Site, conv: &mut Converter) -> Option<ServiceMeshExtension> {
-    match ServiceMeshExtension::from_value(value) {
+    read_sme_from(ServiceMeshExtension::from_value(value), value, site, conv)
+}
+
+/// As `read_sme`, for an SME already read (by `from_value_taking_config`).
+fn read_sme_from(
+    read: Result<ServiceMeshExtension, String>,
+    value: &Value,
+    site: &Site,
+    conv: &mut Converter,
+) -> Option<ServiceMeshExtension> {
+    match read {
         Ok(s) => Some(s),
         Err(message) => {
             conv.note(
@@ -382,8 +567,11 @@ pub fn read_sme(value: &Value, site: &Site, conv: &mut Converter) -> Option<Serv
     }
 }
 
+/// The YAML output from the pieces, when it could not be written in order
+/// (`arena` holds the plugins' texts).
 fn emit_yaml(
     pieces: Vec<Piece>,
+    arena: &str,
     new_priority: &std::collections::HashMap<usize, i64>,
     dropped: &std::collections::HashSet<usize>,
     plugins: &std::collections::HashMap<usize, WasmPlugin>,
@@ -392,15 +580,6 @@ fn emit_yaml(
     let mut out = String::new();
     // Whether the next document needs a `---` before it.
     let mut need_marker = false;
-    let start_doc = |out: &mut String, need_marker: bool, text: &str| {
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
-        }
-        let starts_with_marker = text.starts_with("---") || text.starts_with("\u{feff}---");
-        if need_marker && !starts_with_marker {
-            out.push_str("---\n");
-        }
-    };
     for piece in pieces {
         match piece {
             Piece::Raw(text) => {
@@ -410,12 +589,13 @@ fn emit_yaml(
             }
             Piece::Plugin {
                 id,
-                mut text,
+                at,
                 priority_at,
             } => {
                 if dropped.contains(&id) {
                     continue;
                 }
+                let mut text = arena[at.0..at.1].to_string();
                 if let Some(p) = new_priority.get(&id) {
                     text.replace_range(priority_at.0..priority_at.1, &p.to_string());
                 }
@@ -431,7 +611,8 @@ fn emit_yaml(
                     out.push_str(&comment);
                 }
             }
-            Piece::Tree { value, items } => {
+            Piece::Tree(tree) => {
+                let Tree { value, items } = *tree;
                 if only_converted {
                     for (id, _) in items {
                         if let Some(p) = plugins.get(&id).filter(|_| !dropped.contains(&id)) {
@@ -487,7 +668,8 @@ fn emit_json(
 ) -> String {
     let mut objects: Vec<serde_json::Value> = Vec::new();
     for piece in pieces {
-        if let Piece::Tree { value, items } = piece {
+        if let Piece::Tree(tree) = piece {
+            let Tree { value, items } = *tree;
             if value.is_null() || only_converted {
                 for (id, _) in &items {
                     if let Some(p) = plugins.get(id).filter(|_| !dropped.contains(id)) {
@@ -509,4 +691,69 @@ fn emit_json(
     let mut text = serde_json::to_string_pretty(&out).expect("JSON serialises");
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn patched(text: &str, patches: &[(usize, usize, &str)]) -> String {
+        let mut out = text.to_string();
+        for (start, end, new) in patches.iter().rev() {
+            out.replace_range(start..end, new);
+        }
+        out
+    }
+
+    #[test]
+    fn an_unreadable_document_before_reordered_smes() {
+        let sme = |name: &str| {
+            format!("---\napiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {{name: {name}, namespace: ns}}\nspec: {{image: quay.io/x/y:1, phase: PreAuthN, priority: 0}}\n")
+        };
+        let text = format!(
+            "---\nkind: ServiceMeshExtension\n: bad: [yaml\n{}{}",
+            sme("a"),
+            sme("b")
+        );
+        let input = Input {
+            name: "in.yaml".into(),
+            text,
+        };
+        let outcome = convert_inputs(&[input], &Options::default(), Format::Yaml, false);
+        assert_eq!((outcome.converted, outcome.unreadable), (2, 1));
+        let changed: Vec<_> = outcome
+            .notifications
+            .iter()
+            .filter(|n| n.message.starts_with("priority changed"))
+            .map(|n| (n.object.as_str(), n.source.as_ref().unwrap().line))
+            .collect();
+        // a runs before b in Maistra (name order): one of them moves, and
+        // the note is at its own line.
+        assert!(
+            changed == vec![("ns/a", 5)] || changed == vec![("ns/b", 10)],
+            "{changed:?}"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn patching_in_place_is_replacing(
+            text in "[a-z0-9\n]{0,200}",
+            cuts in prop::collection::vec((0usize..200, 0usize..6, "[0-9-]{0,12}"), 0..12),
+        ) {
+            // Non-overlapping ranges in increasing order.
+            let mut points: Vec<(usize, usize, &str)> = Vec::new();
+            let mut from = 0;
+            let mut sorted = cuts;
+            sorted.sort_by_key(|c| c.0);
+            for (start, len, new) in &sorted {
+                let start = (*start).min(text.len()).max(from);
+                let end = (start + len).min(text.len());
+                points.push((start, end, new.as_str()));
+                from = end;
+            }
+            prop_assert_eq!(patch_in_place(text.clone(), &points), patched(&text, &points));
+        }
+    }
 }

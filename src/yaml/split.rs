@@ -71,6 +71,17 @@ pub fn split_documents(input: &str) -> Vec<Document<'_>> {
     docs
 }
 
+/// Whether `line` starts with `key:`, `"key":` or `'key':`.
+fn starts_with_key(line: &str, key: &str) -> bool {
+    let quoted = |q: char| {
+        line.strip_prefix(q)
+            .and_then(|r| r.strip_prefix(key))
+            .and_then(|r| r.strip_prefix(q))
+            .is_some_and(|r| r.starts_with(':'))
+    };
+    line.strip_prefix(key).is_some_and(|r| r.starts_with(':')) || quoted('"') || quoted('\'')
+}
+
 fn memchr_newline(b: &[u8]) -> Option<usize> {
     b.iter().position(|&c| c == b'\n')
 }
@@ -137,16 +148,12 @@ impl<'a> Document<'a> {
 
     /// As `line_of`, searching from the given 0-based line of the document.
     pub fn line_of_from(&self, path: &[&str], from: usize) -> usize {
-        let lines: Vec<&str> = self.text.lines().collect();
         let mut at = from;
         let mut found = None;
         for key in path {
-            let plain = format!("{key}:");
-            let dq = format!("\"{key}\":");
-            let sq = format!("'{key}':");
-            let hit = lines.iter().enumerate().skip(at).find(|(_, l)| {
+            let hit = self.text.lines().enumerate().skip(at).find(|(_, l)| {
                 let t = l.trim_start().trim_start_matches("- ");
-                t.starts_with(&plain) || t.starts_with(&dq) || t.starts_with(&sq)
+                starts_with_key(t, key)
             });
             match hit {
                 Some((i, _)) => {
@@ -230,5 +237,15 @@ mod tests {
         assert_eq!(d.content_line(), 3);
         assert_eq!(d.line_of(&["spec", "phase"]), 5);
         assert_eq!(d.leading_comments(), "# about\n");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn key_match_is_the_three_prefixes(line in "[ab:'\" -]{0,8}", key in "[ab:'\"]{0,3}") {
+            let expected = line.starts_with(&format!("{key}:"))
+                || line.starts_with(&format!("\"{key}\":"))
+                || line.starts_with(&format!("'{key}':"));
+            proptest::prop_assert_eq!(starts_with_key(&line, &key), expected);
+        }
     }
 }

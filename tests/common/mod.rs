@@ -18,8 +18,11 @@ use std::process::Command;
 pub fn fixture_module() -> Vec<u8> {
     // A real proxy-wasm filter built from testdata/wasm/header-append by
     // testdata/wasm/build.sh.
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/wasm/header_append.wasm"))
-        .expect("testdata/wasm/header_append.wasm is committed")
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/wasm/header_append.wasm"
+    ))
+    .expect("testdata/wasm/header_append.wasm is committed")
 }
 
 /// A different valid module, for "a later layer overwrites it" cases.

@@ -29,13 +29,35 @@ pub struct UsageError(pub String);
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Convert(args) => convert(args),
-        Command::Migrate(args) => crate::migrate::run(&args),
+        Command::Migrate(args) => migrate(&args),
         Command::Repack(args) => match crate::repack::run(args) {
             0 => Exit::Ok,
             2 => Exit::Usage,
             _ => Exit::NotConverted,
         },
     }
+}
+
+/// `migrate`, with `--repack` bound to the repack command's options.
+fn migrate(args: &crate::cli::MigrateArgs) -> Exit {
+    let t = &args.repack_target;
+    let destination = t.to.is_some() || t.tag_suffix.is_some() || t.registry.is_some();
+    if !args.repack {
+        if destination {
+            eprintln!("sme2wasm: --to, --tag-suffix and --registry go with --repack");
+            return Exit::Usage;
+        }
+        return crate::migrate::run(args);
+    }
+    let config = match crate::repack::RepackConfig::for_migrate(t, &mut std::io::stdin()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sme2wasm: --repack: {e}");
+            return Exit::Usage;
+        }
+    };
+    let repack = |images: &[String]| crate::repack::image_map_of(&config, images);
+    crate::migrate::run_with(args, Some(&repack))
 }
 
 /// Validated options from the conversion flags.

@@ -27,6 +27,7 @@ Examples:
   sme2wasm migrate gitops/ --diff | less  # review the change first; nothing is written
   sme2wasm migrate --check                # CI gate: exit 4 while any SME remains
   sme2wasm migrate --image-map images.yaml --report migrate.json
+  sme2wasm migrate --repack --registry registry.example.com/wasm -j 4
 
 Files are rewritten in place, atomically; everything that is not a
 ServiceMeshExtension stays byte for byte. Notifications (INFO, WARN, ERROR,
@@ -159,6 +160,15 @@ pub struct MigrateArgs {
     #[arg(long)]
     pub check: bool,
 
+    /// First repack every image the SMEs name (each once, -j at a time) and
+    /// point each url at its new image, sha256 pinned; needs --to,
+    /// --tag-suffix or --registry
+    #[arg(long, conflicts_with = "check")]
+    pub repack: bool,
+
     #[command(flatten)]
     pub conversion: ConversionArgs,
+
+    #[command(flatten, next_help_heading = "With --repack")]
+    pub repack_target: crate::repack::TargetArgs,
 }

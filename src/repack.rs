@@ -59,7 +59,7 @@ Examples:
 /// The `repack` subcommand's flags. Their doc comments are `--help` text,
 /// written for a terminal (`[:TAG]` is not a doc link).
 #[allow(rustdoc::broken_intra_doc_links)]
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 #[command(
     about = "Rebuild ServiceMeshExtension images as WasmPlugin images and print the digests to pin",
     after_help = AFTER_HELP
@@ -69,6 +69,21 @@ pub struct RepackArgs {
     /// Source images: registry references or oci:PATH[:TAG].
     #[arg(value_name = "SRC", required = true)]
     pub sources: Vec<String>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Write (or merge into) the image map that `convert --image-map` reads.
+    #[arg(long, value_name = "FILE")]
+    pub image_map: Option<PathBuf>,
+    /// Result format on stdout.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
+    pub output: OutputArg,
+}
+
+/// Where repacked images go, how they are built, and how registries are
+/// reached: shared by `repack` and `migrate --repack`.
+#[allow(rustdoc::broken_intra_doc_links)]
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
     /// The destination of a single SRC (registry reference or oci:PATH[:TAG]).
     #[arg(long, value_name = "DST")]
     pub to: Option<String>,
@@ -90,12 +105,6 @@ pub struct RepackArgs {
     /// The image to take from a multi-platform index (default linux/amd64).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
     pub platform: Option<String>,
-    /// Write (or merge into) the image map that `convert --image-map` reads.
-    #[arg(long, value_name = "FILE")]
-    pub image_map: Option<PathBuf>,
-    /// Result format on stdout.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
-    pub output: OutputArg,
     /// How many images to repack at once.
     #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
     pub jobs: usize,
@@ -246,19 +255,40 @@ pub fn jobs_for(rule: &DestinationRule, sources: &[String]) -> Result<Vec<Job>, 
 }
 
 impl RepackConfig {
+    /// The configuration `migrate --repack` uses: the images come later,
+    /// from the SMEs.
+    pub fn for_migrate(
+        target: &TargetArgs,
+        stdin: &mut dyn Read,
+    ) -> Result<RepackConfig, UsageError> {
+        RepackConfig::from_args(
+            &RepackArgs {
+                sources: Vec::new(),
+                target: target.clone(),
+                image_map: None,
+                output: OutputArg::Text,
+            },
+            stdin,
+        )
+    }
+
     /// Validate the flags; `stdin` supplies the password for --password-stdin.
     pub fn from_args(args: &RepackArgs, stdin: &mut dyn Read) -> Result<RepackConfig, UsageError> {
         let u = |m: String| UsageError(m);
-        if args.to.is_some() && args.sources.len() > 1 {
+        if args.target.to.is_some() && args.sources.len() > 1 {
             return Err(u(format!(
                 "--to names one destination but {} sources were given; use --tag-suffix or --registry for several",
                 args.sources.len()
             )));
         }
-        if args.jobs == 0 {
+        if args.target.jobs == 0 {
             return Err(u("-j must be at least 1".into()));
         }
-        let destination = match (&args.to, &args.tag_suffix, &args.registry) {
+        let destination = match (
+            &args.target.to,
+            &args.target.tag_suffix,
+            &args.target.registry,
+        ) {
             (Some(d), _, _) => {
                 DestinationRule::To(ImageRef::parse(d).map_err(|e| u(format!("--to: {e}")))?)
             }
@@ -272,12 +302,13 @@ impl RepackConfig {
         };
         let jobs = jobs_for(&destination, &args.sources).map_err(u)?;
         let platform = args
+            .target
             .platform
             .as_deref()
             .map(Platform::parse)
             .transpose()
             .map_err(u)?;
-        let explicit = match &args.username {
+        let explicit = match &args.target.username {
             Some(user) => {
                 let mut pw = String::new();
                 stdin
@@ -293,12 +324,12 @@ impl RepackConfig {
             }
             None => None,
         };
-        if let Some(f) = &args.authfile {
+        if let Some(f) = &args.target.authfile {
             if !f.is_file() {
                 return Err(u(format!("--authfile {}: no such file", f.display())));
             }
         }
-        for f in &args.ca_file {
+        for f in &args.target.ca_file {
             if !f.is_file() {
                 return Err(u(format!("--ca-file {}: no such file", f.display())));
             }
@@ -306,20 +337,20 @@ impl RepackConfig {
         Ok(RepackConfig {
             jobs,
             destination,
-            format: match args.format {
+            format: match args.target.format {
                 FormatArg::Oci => Format::Oci,
                 FormatArg::Docker => Format::Docker,
             },
-            sme_manifest: !args.no_sme_manifest,
-            overwrite: args.overwrite,
+            sme_manifest: !args.target.no_sme_manifest,
+            overwrite: args.target.overwrite,
             platform,
             image_map: args.image_map.clone(),
             json: args.output == OutputArg::Json,
-            parallel: args.jobs,
+            parallel: args.target.jobs,
             registry: RegistryOptions {
-                plain_http: args.plain_http.clone(),
-                ca_files: args.ca_file.clone(),
-                auth: AuthConfig::from_env(explicit, args.authfile.clone()),
+                plain_http: args.target.plain_http.clone(),
+                ca_files: args.target.ca_file.clone(),
+                auth: AuthConfig::from_env(explicit, args.target.authfile.clone()),
                 retry: Default::default(),
             },
         })

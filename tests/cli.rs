@@ -246,3 +246,29 @@ fn bundled_example_converts() {
     assert_eq!(out.status.code(), Some(0));
     assert!(text(&out.stdout).contains("kind: WasmPlugin"));
 }
+
+#[test]
+fn migrate_repack_flags_are_checked_before_anything_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("sme.yaml");
+    std::fs::write(&f, SME).unwrap();
+    for args in [
+        vec!["--tag-suffix", "-wasm"],
+        vec!["--repack"],
+        vec!["--repack", "--check", "--tag-suffix", "-wasm"],
+    ] {
+        let out = sme2wasm()
+            .arg("migrate")
+            .arg(dir.path())
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?}");
+        assert_eq!(
+            std::fs::read_to_string(&f).unwrap(),
+            SME,
+            "{args:?}: nothing written"
+        );
+    }
+}

@@ -841,3 +841,56 @@ fn image_map_of_repacks_images_for_migrate() {
     let e = sme2wasm::repack::image_map_of(&config, &[format!("oci:{dir}:3")]).unwrap_err();
     assert!(e.contains("1 of 1 images"), "{e}");
 }
+
+/// `migrate --repack` end to end: the images the repository's SMEs name are
+/// repacked into the registry (each once), and the rewritten WasmPlugins
+/// point at them with the pushed digest pinned.
+#[test]
+fn migrate_repack_rewrites_urls_to_the_pushed_images() {
+    let e = env(Flavour::Htpasswd);
+    e.push("docker-v2s2", "sme/filter:1.0");
+    let src = e.r("sme/filter:1.0");
+    let repo = tempfile::tempdir().unwrap();
+    let sme = |name: &str| {
+        format!(
+            "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  workloadSelector:\n    labels:\n      app: {name}\n  image: {src}  # the filter\n  phase: PreAuthN\n  priority: 1\n  config:\n    k: v\n"
+        )
+    };
+    std::fs::write(repo.path().join("a.yaml"), sme("a")).unwrap();
+    std::fs::write(repo.path().join("b.yaml"), sme("b")).unwrap();
+    let mut cmd = sme2wasm(e.home.path());
+    cmd.arg("migrate")
+        .arg(repo.path())
+        .args(["--repack", "--tag-suffix", "-wasm"])
+        .args(e.reg.flags())
+        .args(["--username", USER, "--password-stdin"])
+        .write_stdin(format!("{PASSWORD}\n"));
+    let a = cmd.assert().success();
+    let dst = e.r("sme/filter:1.0-wasm");
+    let fetched = fetch_like_istio(&e.reg, &dst);
+    assert_eq!(fetched.entries[0].2, fixture_module());
+    let hex = fetched
+        .manifest_digest
+        .trim_start_matches("sha256:")
+        .to_string();
+    for name in ["a", "b"] {
+        let text = std::fs::read_to_string(repo.path().join(format!("{name}.yaml"))).unwrap();
+        assert!(text.contains("kind: WasmPlugin"), "{text}");
+        assert!(
+            text.contains(&format!("url: oci://{dst}  # the filter")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("sha256: {hex}")) || text.contains(&format!("sha256: '{hex}'")),
+            "{text}"
+        );
+    }
+    // Each image once: one push of the new manifest.
+    let pushes = e
+        .reg
+        .log()
+        .lines()
+        .filter(|l| l.contains("\"PUT /v2/sme/filter/manifests/1.0-wasm "))
+        .count();
+    assert_eq!(pushes, 1, "{}\n{}", stderr(&a), e.reg.log());
+}

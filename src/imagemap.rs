@@ -165,7 +165,7 @@ impl ImageMap {
                     ),
                 ));
             }
-            if e.to.trim().is_empty() || e.to.contains("://") {
+            if e.to.trim().is_empty() || e.to.contains("://") || e.to.starts_with("oci:") {
                 return Err(fail(
                     &e.from,
                     format!(

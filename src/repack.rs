@@ -74,6 +74,14 @@ pub struct RepackArgs {
     /// Write (or merge into) the image map that `convert --image-map` reads.
     #[arg(long, value_name = "FILE")]
     pub image_map: Option<PathBuf>,
+    /// The reference the SMEs name SRC by, for the image map, when SRC is a
+    /// copy (an oci: layout carried into an air-gapped site); one SRC only.
+    #[arg(long, value_name = "REF", requires = "image_map")]
+    pub source_name: Option<String>,
+    /// The registry reference the WasmPlugins will pull the new image from,
+    /// for the image map, when DST is an oci: layout to be copied there.
+    #[arg(long, value_name = "REF", requires = "image_map")]
+    pub dest_name: Option<String>,
     /// Result format on stdout.
     #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
     pub output: OutputArg,
@@ -140,8 +148,12 @@ pub enum OutputArg {
 /// One image to repack.
 #[derive(Debug, Clone)]
 pub struct Job {
-    /// As the user wrote it (the image map's `from`).
+    /// As the user wrote it.
     pub written: String,
+    /// The image map's `from` when it is not `written` (`--source-name`).
+    pub map_from: Option<String>,
+    /// The image map's `to` when it is not the destination (`--dest-name`).
+    pub map_to: Option<String>,
     pub source: ImageRef,
     pub destination: ImageRef,
 }
@@ -247,6 +259,8 @@ pub fn jobs_for(rule: &DestinationRule, sources: &[String]) -> Result<Vec<Job>, 
         }
         jobs.push(Job {
             written: s.clone(),
+            map_from: None,
+            map_to: None,
             source,
             destination,
         });
@@ -266,6 +280,8 @@ impl RepackConfig {
                 sources: Vec::new(),
                 target: target.clone(),
                 image_map: None,
+                source_name: None,
+                dest_name: None,
                 output: OutputArg::Text,
             },
             stdin,
@@ -300,7 +316,33 @@ impl RepackConfig {
                 ))
             }
         };
-        let jobs = jobs_for(&destination, &args.sources).map_err(u)?;
+        let mut jobs = jobs_for(&destination, &args.sources).map_err(u)?;
+        if let Some(name) = &args.source_name {
+            if jobs.len() != 1 {
+                return Err(u("--source-name names one SRC; give exactly one".into()));
+            }
+            if name.contains("://") || name.starts_with("oci:") || name.trim().is_empty() {
+                return Err(u(format!(
+                    "--source-name {name:?}: give the image reference as the SMEs write it, e.g. quay.io/acme/filter:1.0"
+                )));
+            }
+            jobs[0].map_from = Some(name.clone());
+        }
+        if let Some(name) = &args.dest_name {
+            if jobs.len() != 1 {
+                return Err(u(
+                    "--dest-name names one destination; give exactly one SRC".into()
+                ));
+            }
+            match ImageRef::parse(name) {
+                Ok(ImageRef::Registry(_)) => jobs[0].map_to = Some(name.clone()),
+                _ => {
+                    return Err(u(format!(
+                        "--dest-name {name:?}: give the registry reference the WasmPlugins will pull, e.g. registry.example.com/wasm/filter:1.0"
+                    )))
+                }
+            }
+        }
         let platform = args
             .target
             .platform
@@ -401,6 +443,8 @@ pub struct Outcome {
     pub notifications: Vec<Notification>,
     #[serde(skip)]
     pub map_to: Option<String>,
+    #[serde(skip)]
+    pub map_from: Option<String>,
 }
 
 impl Outcome {
@@ -417,6 +461,7 @@ impl Outcome {
             layers_read: 0,
             notifications: Vec::new(),
             map_to: None,
+            map_from: job.map_from.clone(),
         }
     }
     fn note(&mut self, level: Level, message: impl Into<String>) {
@@ -501,7 +546,7 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
             out.status = Status::AlreadyMigrated;
             out.digest = Some(source.manifest_digest.clone());
             out.destination = Some(src.pinned(&source.manifest_digest));
-            out.map_to = Some(src.to_string());
+            out.map_to = map_target(ctx, job, src, out);
             out.note(
                 Level::Info,
                 "already migrated: one gzip layer with /plugin.wasm, as Istio's fetcher wants; left as it is",
@@ -612,8 +657,28 @@ fn push(ctx: &Context, job: &Job, built: &BuiltImage, out: &mut Outcome) -> Resu
     }
     out.digest = Some(built.digest().to_string());
     out.destination = Some(dst.pinned(built.digest()));
-    out.map_to = Some(dst.to_string());
+    out.map_to = map_target(ctx, job, dst, out);
     Ok(())
+}
+
+/// The image map's `to` for a job: `--dest-name`, else the destination when
+/// it is a registry; a layout is no place a WasmPlugin can pull from.
+fn map_target(ctx: &Context, job: &Job, dst: &ImageRef, out: &mut Outcome) -> Option<String> {
+    if let Some(name) = &job.map_to {
+        return Some(name.clone());
+    }
+    match dst {
+        ImageRef::Registry(_) => Some(dst.to_string()),
+        _ => {
+            if ctx.config.image_map.is_some() {
+                out.note(
+                    Level::Warn,
+                    format!("{dst} is an image layout: it gets no image map entry, since a WasmPlugin cannot pull from it; copy it to a registry and name that reference with --dest-name"),
+                );
+            }
+            None
+        }
+    }
 }
 
 /// Run the whole command; returns the exit code.
@@ -754,7 +819,7 @@ fn merge_outcomes(map: &mut ImageMap, outcomes: &[Outcome]) {
             continue;
         };
         map.merge(ImageMapEntry {
-            from: o.source.clone(),
+            from: o.map_from.clone().unwrap_or_else(|| o.source.clone()),
             to: to.clone(),
             digest: digest.clone(),
             phase: o.phase.clone(),
@@ -771,9 +836,8 @@ fn write_image_map(path: &std::path::Path, outcomes: &[Outcome]) -> Result<(), S
         ImageMap::default()
     };
     merge_outcomes(&mut map, outcomes);
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, map.render()).map_err(|e| format!("cannot write the image map: {e}"))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write the image map: {e}"))
+    crate::fsutil::write_atomic(path, map.render().as_bytes())
+        .map_err(|e| format!("cannot write the image map: {e}"))
 }
 
 #[cfg(test)]

@@ -272,3 +272,21 @@ fn migrate_repack_flags_are_checked_before_anything_is_touched() {
         );
     }
 }
+
+#[test]
+fn the_readme_demo_runs_clean() {
+    let out = std::process::Command::new("bash")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo.sh"))
+        .env("SME2WASM", env!("CARGO_BIN_EXE_sme2wasm"))
+        .output()
+        .unwrap();
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("url: oci://registry.example.com/wasm/header-append-filter:2.2"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("+kind: WasmPlugin"), "{stdout}");
+    assert!(stderr.contains("migrate: nothing to change"), "{stderr}");
+}

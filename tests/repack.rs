@@ -894,3 +894,58 @@ fn migrate_repack_rewrites_urls_to_the_pushed_images() {
         .count();
     assert_eq!(pushes, 1, "{}\n{}", stderr(&a), e.reg.log());
 }
+
+/// Air-gapped: a layout in, a layout out, and the image map still names the
+/// references the SMEs and the WasmPlugins use.
+#[test]
+fn layout_names_for_the_image_map() {
+    let home = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/header-append-sme");
+    let src = format!("oci:{}:2.2", example.display());
+    let dst = format!("oci:{}:2.2", out.path().join("wasm").display());
+    let map = out.path().join("images.yaml");
+    let a = sme2wasm(home.path())
+        .args(["repack", &src, "--to", &dst, "--image-map"])
+        .arg(&map)
+        .args([
+            "--source-name",
+            "quay.io/maistra-dev/header-append-filter:2.2",
+            "--dest-name",
+            "registry.example.com/wasm/header-append-filter:2.2",
+        ])
+        .assert()
+        .success();
+    let digest = digest_of(&stdout(&a));
+    let parsed = sme2wasm::imagemap::ImageMap::read(&map).unwrap();
+    let entry = parsed
+        .lookup("quay.io/maistra-dev/header-append-filter:2.2")
+        .expect("the SMEs' name is the key");
+    assert_eq!(
+        entry.to,
+        "registry.example.com/wasm/header-append-filter:2.2"
+    );
+    assert_eq!(entry.digest, digest);
+    assert_eq!(entry.phase.as_deref(), Some("PostAuthZ"));
+
+    // Without --dest-name a layout gets no entry, and a WARN says why.
+    let map2 = out.path().join("images2.yaml");
+    let a = sme2wasm(home.path())
+        .args(["repack", &src, "--to", &dst, "--image-map"])
+        .arg(&map2)
+        .assert()
+        .success();
+    assert!(stderr(&a).contains("--dest-name"), "{}", stderr(&a));
+    assert!(sme2wasm::imagemap::ImageMap::read(&map2)
+        .unwrap()
+        .images
+        .is_empty());
+
+    // Both names take one SRC only.
+    sme2wasm(home.path())
+        .args(["repack", &src, &src, "--tag-suffix", "-x", "--image-map"])
+        .arg(&map2)
+        .args(["--source-name", "quay.io/a/b:1"])
+        .assert()
+        .code(2);
+}

@@ -34,6 +34,19 @@ ServiceMeshExtension stays byte for byte. Notifications (INFO, WARN, ERROR,
 each with file:line) and a summary go to stderr; --diff prints a unified diff
 on stdout that `git apply` takes.";
 
+const TOP_HELP: &str = "\
+Examples:
+  sme2wasm convert < extension.yaml > wasmplugin.yaml
+  sme2wasm repack quay.io/acme/filter:1.0 --tag-suffix -wasm --image-map images.yaml
+  sme2wasm migrate gitops/ --image-map images.yaml --diff
+
+Exit codes (each command's --help has its own):
+  0  done
+  1  some object or image could not be converted or repacked (an ERROR says which)
+  2  usage error, or an input that could not be read or parsed
+  3  with --strict: a WARN was printed (convert, migrate)
+  4  with migrate --check: ServiceMeshExtensions remain";
+
 const CONVERT_EXAMPLES: &str = "\
 Examples:
   sme2wasm convert < extension.yaml > wasmplugin.yaml
@@ -51,8 +64,9 @@ go to stderr.";
     about = "Migrate Maistra ServiceMeshExtensions to Istio WasmPlugins",
     long_about = "Migrate Maistra ServiceMeshExtension (SME) resources and images to Istio \
 WasmPlugin: `convert` rewrites resources faithfully (same plugins, order, configuration and \
-scope) and names every loss or change.",
-    after_help = EXIT_CODES,
+scope) and names every loss or change; `repack` rebuilds SME images as WasmPlugin images and \
+prints the digest to pin; `migrate` rewrites a whole GitOps repository in place.",
+    after_help = TOP_HELP,
     propagate_version = true
 )]
 pub struct Cli {

@@ -202,7 +202,7 @@ fn help_shows_examples_and_exit_codes() {
         assert!(help.contains(needle), "{needle}");
     }
     let out = sme2wasm().arg("--help").output().unwrap();
-    assert!(text(&out.stdout).contains("Exit codes:"));
+    assert!(text(&out.stdout).contains("Exit codes"));
 }
 
 #[test]

@@ -148,9 +148,9 @@ pub struct Converter<'o> {
     ends: Vec<usize>,
     /// For each owner, where it was read.
     sources: Vec<Source>,
-    /// `namespace/name` of every SME added: where it was first read, and
-    /// its order item once accepted.
-    seen: std::collections::HashMap<String, (Source, Option<usize>)>,
+    /// `namespace/name` of every SME added: the owner that first read it,
+    /// and its order item once accepted.
+    seen: std::collections::HashMap<String, (usize, Option<usize>)>,
 }
 
 /// A priority the order reconciliation moved.
@@ -208,8 +208,9 @@ impl<'o> Converter<'o> {
         site: &Site,
     ) -> Option<(usize, WasmPlugin)> {
         let key = sme.object();
-        let earlier = self.seen.get(&key).cloned();
-        if let Some((first, _)) = &earlier {
+        let earlier = self.seen.get(&key).copied();
+        if let Some((first_owner, _)) = earlier {
+            let first = &self.sources[first_owner];
             self.notes.push(
                 Notification::new(
                     Level::Warn,
@@ -225,7 +226,7 @@ impl<'o> Converter<'o> {
         self.ends.push(self.notes.len());
         self.sources.push(site.source());
         let Some((plugin, item)) = result else {
-            self.seen.entry(key).or_insert((site.source(), None));
+            self.seen.entry(key).or_insert((owner, None));
             return None;
         };
         let id = self.accepted.len();
@@ -234,8 +235,9 @@ impl<'o> Converter<'o> {
             None => {
                 self.items.push(item);
                 self.item_owner.push(id);
+                let first_owner = earlier.map_or(owner, |(o, _)| o);
                 self.seen
-                    .insert(key, (site.source(), Some(self.items.len() - 1)));
+                    .insert(key, (first_owner, Some(self.items.len() - 1)));
                 self.items.len() - 1
             }
         };
@@ -654,7 +656,7 @@ fn target_namespace(
             .at(site.field("metadata.namespace"));
             if !sme.image_pull_secrets.is_empty() {
                 n.level = Level::Warn;
-                n.advice = format!("create the pull secret in {new} too");
+                n.advice = format!("create the pull secret in {new} too").into();
             }
             notes.push(n);
             Some(new.clone())

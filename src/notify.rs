@@ -3,6 +3,7 @@
 //! came from, says what happened and what to do.
 
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt;
 
 /// How serious a notification is. `Error` means the object was not written.
@@ -62,27 +63,33 @@ pub struct Notification {
     /// reference; empty when the notification is about an input as a whole.
     pub object: String,
     pub source: Option<Source>,
-    pub message: String,
+    /// Most messages and advice are fixed texts: borrowed, not copied into
+    /// every notification of a large run.
+    pub message: Cow<'static, str>,
     /// What to do about it; empty when nothing needs doing.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub advice: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub advice: Cow<'static, str>,
 }
 
 impl Notification {
-    pub fn new(level: Level, object: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(
+        level: Level,
+        object: impl Into<String>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
         Notification {
             level,
             object: object.into(),
             source: None,
             message: message.into(),
-            advice: String::new(),
+            advice: Cow::Borrowed(""),
         }
     }
     pub fn at(mut self, source: Source) -> Self {
         self.source = Some(source);
         self
     }
-    pub fn advice(mut self, advice: impl Into<String>) -> Self {
+    pub fn advice(mut self, advice: impl Into<Cow<'static, str>>) -> Self {
         self.advice = advice.into();
         self
     }

@@ -464,7 +464,7 @@ impl Outcome {
             map_from: job.map_from.clone(),
         }
     }
-    fn note(&mut self, level: Level, message: impl Into<String>) {
+    fn note(&mut self, level: Level, message: impl Into<std::borrow::Cow<'static, str>>) {
         self.notifications
             .push(Notification::new(level, self.source.clone(), message));
     }

@@ -62,7 +62,7 @@ fn display(dir: &Path, path: &Path) -> String {
     parts.join("/")
 }
 
-fn note(level: Level, name: &str, message: String, advice: &str) -> Notification {
+fn note(level: Level, name: &str, message: String, advice: &'static str) -> Notification {
     Notification::new(level, "", message)
         .at(Source::new(name.to_string(), 1))
         .advice(advice)

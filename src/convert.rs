@@ -68,15 +68,45 @@ impl Site<'_> {
     }
 }
 
+/// How sure the gateway decision is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayEvidence {
+    /// A label Istio's or Gateway API's gateways carry.
+    Known(String),
+    /// Another label whose value names a gateway: a guess.
+    Guessed(String),
+    None,
+}
+
 /// Does this selector pick a gateway? Gateways take a WasmPlugin on every
-/// listener and need no `match` (SPEC §6). Decided by the labels Istio's and
-/// Gateway API's gateways carry, or any label value naming a gateway.
-pub fn selects_gateway(selector: &[(String, String)]) -> bool {
-    selector.iter().any(|(k, v)| {
-        k == "gateway.networking.k8s.io/gateway-name"
+/// listener and need no `match` (SPEC §6). Known: the Gateway API and
+/// istio.io gateway-name keys, and an `istio` label naming an ingress or
+/// egress gateway (`ingressgateway` from the operator, `ingress` from the
+/// gateway chart). Guessed: any other label value containing `gateway`.
+pub fn gateway_evidence(selector: &[(String, String)]) -> GatewayEvidence {
+    for (k, v) in selector {
+        let lower = v.to_ascii_lowercase();
+        if k == "gateway.networking.k8s.io/gateway-name"
             || k == "istio.io/gateway-name"
-            || v.to_ascii_lowercase().contains("gateway")
-    })
+            || (k == "istio"
+                && (lower.contains("gateway")
+                    || lower.contains("ingress")
+                    || lower.contains("egress")))
+        {
+            return GatewayEvidence::Known(format!("{k}={v}"));
+        }
+    }
+    match selector
+        .iter()
+        .find(|(_, v)| v.to_ascii_lowercase().contains("gateway"))
+    {
+        Some((k, v)) => GatewayEvidence::Guessed(format!("{k}={v}")),
+        None => GatewayEvidence::None,
+    }
+}
+
+pub fn selects_gateway(selector: &[(String, String)]) -> bool {
+    gateway_evidence(selector) != GatewayEvidence::None
 }
 
 /// Integers beyond this lose precision in a protobuf Struct (a double).
@@ -850,10 +880,21 @@ pub fn convert_owned(
         );
     }
     let config = convert_config(sme, config, site, notes);
-    let is_gateway = selects_gateway(&sme.selector);
+    let evidence = gateway_evidence(&sme.selector);
+    let is_gateway = evidence != GatewayEvidence::None;
     let mut match_ = Vec::new();
     if opts.istio_version >= IstioVersion::MATCH {
-        if is_gateway {
+        if let GatewayEvidence::Guessed(label) = &evidence {
+            notes.push(
+                Notification::new(
+                    Level::Warn,
+                    &obj,
+                    format!("taken for a gateway from the label {label}: no match, so on a gateway the plugin keeps every listener; on a sidecar it would now also run on outbound traffic"),
+                )
+                .at(site.field("spec.workloadSelector"))
+                .advice("if it selects sidecars, add `match: [{mode: SERVER}]` to the WasmPlugin"),
+            );
+        } else if is_gateway {
             notes.push(
                 Notification::new(
                     Level::Info,
@@ -879,7 +920,7 @@ pub fn convert_owned(
                     Notification::new(
                         Level::Info,
                         &obj,
-                        "match mode SERVER keeps the plugin on inbound traffic only, as before (WasmPlugins otherwise apply to outbound too)",
+                        "match mode SERVER keeps the plugin on inbound traffic only, as before (WasmPlugins otherwise apply to outbound too); no label marks the selected workloads as a gateway",
                     )
                     .at(site.field("spec.workloadSelector")),
                 );

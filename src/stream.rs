@@ -421,6 +421,17 @@ pub fn convert_inputs(
                 if let Some(Value::Sequence(seq)) = value.get("items") {
                     for (i, item) in seq.iter().enumerate() {
                         if !sme::is_sme(item) {
+                            if sme::kind_of(item) == Some("List") {
+                                conv.note(
+                                    Notification::new(
+                                        Level::Warn,
+                                        "",
+                                        "a List inside a List is passed through as it is: ServiceMeshExtensions in it are not converted",
+                                    )
+                                    .at(Source::new(&input.name, list_item_line(&doc, item, site.line)))
+                                    .advice("flatten the List (its items into the outer items) and convert again"),
+                                );
+                            }
                             continue;
                         }
                         let line = list_item_line(&doc, item, site.line);

@@ -184,9 +184,17 @@ fn is_plain_safe(s: &str) -> bool {
     s.chars().all(plain_char)
 }
 
+/// Characters a YAML 1.1 reader takes for line breaks (besides `\n` and
+/// `\r`), which only a double-quoted escape carries safely.
+fn is_special_break(c: char) -> bool {
+    matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
 fn string(out: &mut String, s: &str, level: usize) {
     if is_plain_safe(s) {
         out.push_str(s);
+    } else if s.chars().any(is_special_break) {
+        double_quoted(out, s);
     } else if s.contains('\n') && !s.contains('\r') && literal_ok(s) {
         literal(out, s, level);
     } else if s.chars().all(|c| !c.is_control()) {
@@ -234,7 +242,7 @@ fn double_quoted(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
+            c if c.is_control() || is_special_break(c) => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),

@@ -37,6 +37,14 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
     // A byte-order mark is allowed at the start of a stream; the backend
     // would take it for content.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // JSON is YAML, but the YAML parser refuses some valid JSON (surrogate
+    // pair escapes, keys over 1024 characters, integers beyond 64 bits):
+    // a document that is JSON is read as JSON.
+    if text.trim_start().starts_with(['{', '[']) {
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
+            return Ok(to_value(&json));
+        }
+    }
     backend::from_str::<Value>(text).map_err(|e| {
         let loc = e.location();
         let mut message = e.to_string();
@@ -148,6 +156,16 @@ pub fn get<'a>(m: &'a Mapping, key: &str) -> Option<&'a Value> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn json_the_yaml_parser_refuses() {
+        let v = super::parse(r#"{"k": "a\ud83d\ude00b", "n": 123456789012345678901234567890}"#)
+            .unwrap();
+        assert_eq!(v["k"].as_str(), Some("a\u{1f600}b"));
+        assert!(v["n"].as_f64().is_some());
+        let long = format!(r#"{{"{}": 1}}"#, "k".repeat(2000));
+        assert!(super::parse(&long).is_ok());
+    }
+
     #[test]
     fn byte_order_mark_and_crlf_parse() {
         let v = super::parse("\u{feff}a: 1\r\nb: [x]\r\n").unwrap();

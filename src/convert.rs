@@ -564,6 +564,7 @@ fn convert_config(
     notes: &mut Vec<Notification>,
 ) -> Result<Option<Mapping>, ()> {
     let obj = sme.object();
+    let from_object = matches!(config, Config::Object(_));
     let error = |message: String| {
         Notification::new(Level::Error, &obj, message)
             .at(site.field("spec.config"))
@@ -640,6 +641,11 @@ fn convert_config(
             return Err(());
         }
     };
+    let map = if from_object {
+        yaml11_config(map, site, &obj, notes)
+    } else {
+        map
+    };
     if map.contains_key("raw_v1alpha1_config") {
         notes.push(error(
             "spec.config holds raw_v1alpha1_config: the plugin received a raw string, which a pluginConfig (a Struct) cannot carry".into(),
@@ -692,6 +698,60 @@ fn target_namespace(
             Some(new.clone())
         }
         (ns, _) => ns.clone(),
+    }
+}
+
+/// The config as the cluster held it: plain scalars that kubectl reads with
+/// YAML 1.1 rules (`yes`, `on`, `010`, `1_000`…) get that meaning, each with a
+/// WARN, since that is what the plugin received.
+fn yaml11_config(map: Mapping, site: &Site, obj: &str, notes: &mut Vec<Notification>) -> Mapping {
+    use crate::yaml::yaml11::{self, Step};
+    let Some(doc) = &site.doc else { return map };
+    let mut root = Value::Mapping(map);
+    if !yaml11::may_differ(&root, doc.text) {
+        return match root {
+            Value::Mapping(m) => m,
+            _ => unreachable!("the root stays a mapping"),
+        };
+    }
+    for d in yaml11::differences(doc.text) {
+        let rest = match d.path.as_slice() {
+            [Step::Key(s), Step::Key(c), rest @ ..]
+                if s == "spec" && c == "config" && !rest.is_empty() =>
+            {
+                rest
+            }
+            _ => continue,
+        };
+        if !yaml11::apply(&mut root, &d, rest) {
+            continue;
+        }
+        let path: String = rest
+            .iter()
+            .map(|s| match s {
+                Step::Key(k) => format!(".{k}"),
+                Step::Index(i) => format!("[{i}]"),
+            })
+            .collect();
+        let meaning = yaml::to_string(&d.value);
+        let what = if d.is_key { "key" } else { "value" };
+        notes.push(
+            Notification::new(
+                Level::Warn,
+                obj,
+                format!(
+                    "spec.config{path}: kubectl reads the plain {what} `{}` with YAML 1.1 rules as {}, which is what the cluster held and the plugin received; the WasmPlugin keeps that",
+                    d.text,
+                    meaning.trim_end()
+                ),
+            )
+            .at(Source::new(site.file, doc.start_line + d.line - 1))
+            .advice(format!("if the text `{}` was meant, quote it in the source", d.text)),
+        );
+    }
+    match root {
+        Value::Mapping(m) => m,
+        _ => unreachable!("the root stays a mapping"),
     }
 }
 

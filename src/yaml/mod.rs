@@ -7,6 +7,7 @@
 mod emit;
 mod spans;
 mod split;
+pub mod yaml11;
 
 pub use spans::{parse_spans, Node, NodeKind, SpanError, Style};
 pub use split::{split_documents, Document};

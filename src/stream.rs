@@ -225,13 +225,17 @@ impl YamlOut {
 }
 
 /// Before a document's text: end the previous line, and add a `---` when
-/// the document needs one and has none.
+/// the document needs one and has none. A document that opens with a
+/// directive (`%YAML 1.1`) has its own `---` after it; the previous one is
+/// ended with `...`, the only marker allowed before a directive.
 fn start_doc(out: &mut String, need_marker: bool, text: &str) {
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
-    let starts_with_marker = text.starts_with("---") || text.starts_with("\u{feff}---");
-    if need_marker && !starts_with_marker {
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if need_marker && body.starts_with('%') {
+        out.push_str("...\n");
+    } else if need_marker && !body.starts_with("---") {
         out.push_str("---\n");
     }
 }

@@ -47,7 +47,10 @@ pub fn split_documents(input: &str) -> Vec<Document<'_>> {
             start = pos;
             start_line = line_no;
         }
-        has_content = true;
+        // A directive (`%YAML 1.1`) belongs to the document its `---` opens.
+        if !(line.starts_with('%') && !has_content) {
+            has_content = true;
+        }
         pos = end;
         line_no += 1;
         if is_marker(line, "...") {
@@ -210,6 +213,15 @@ mod tests {
         );
         let joined: String = split_documents(input).iter().map(|d| d.text).collect();
         assert_eq!(joined, input);
+    }
+
+    #[test]
+    fn a_directive_stays_with_its_document() {
+        let docs = texts("a: 1\n...\n%YAML 1.1\n---\nb: 2\n");
+        assert_eq!(
+            docs,
+            vec![("a: 1\n...\n", 1), ("%YAML 1.1\n---\nb: 2\n", 3)]
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub fn split_documents(input: &str) -> Vec<Document<'_>> {
             start_line = line_no;
         }
         // A directive (`%YAML 1.1`) belongs to the document its `---` opens.
-        if !(line.starts_with('%') && !has_content) {
+        if !line.starts_with('%') || has_content {
             has_content = true;
         }
         pos = end;

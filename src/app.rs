@@ -21,6 +21,22 @@ pub enum Exit {
     Remaining = 4,
 }
 
+impl Exit {
+    /// The exit code of a converting run, most serious first: unreadable
+    /// input, then objects not converted, then warnings under --strict.
+    pub fn of(unreadable: usize, failed: usize, strict_warnings: bool) -> Exit {
+        if unreadable > 0 {
+            Exit::Usage
+        } else if failed > 0 {
+            Exit::NotConverted
+        } else if strict_warnings {
+            Exit::Warnings
+        } else {
+            Exit::Ok
+        }
+    }
+}
+
 /// A failure that stops a command before it starts: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -197,13 +213,9 @@ fn convert(args: ConvertArgs) -> Exit {
             return Exit::Usage;
         }
     }
-    if !read_errors.is_empty() || outcome.unreadable > 0 {
-        Exit::Usage
-    } else if outcome.failed > 0 {
-        Exit::NotConverted
-    } else if args.conversion.strict && counts.warn > 0 {
-        Exit::Warnings
-    } else {
-        Exit::Ok
-    }
+    Exit::of(
+        read_errors.len() + outcome.unreadable,
+        outcome.failed,
+        args.conversion.strict && counts.warn > 0,
+    )
 }

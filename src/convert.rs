@@ -4,7 +4,7 @@
 
 use crate::imagemap::{digest_hex, ImageMap, ImageMapEntry};
 use crate::manifest::Manifest;
-use crate::mapping::{PhaseMap, PluginPhase, SmePhase};
+use crate::mapping::{PhaseMap, SmePhase};
 use crate::notify::{Level, Notification, Source};
 use crate::order::{self, Item};
 use crate::sme::{ApiVersion, Config, ServiceMeshExtension};
@@ -1052,12 +1052,6 @@ pub fn convert_owned(
         plugin_phase,
     };
     Some((plugin, item))
-}
-
-/// The WasmPlugin phase an SME phase maps to under `opts` (for callers that
-/// rewrite phases without a whole conversion, such as patches).
-pub fn plugin_phase_for(opts: &Options, phase: SmePhase) -> PluginPhase {
-    opts.phase_map.get(phase)
 }
 
 #[cfg(test)]

@@ -205,10 +205,6 @@ impl PhaseMap {
             .expect("the table has a row for every phase")
     }
 
-    pub fn rows(&self) -> &[(SmePhase, PluginPhase); 6] {
-        &self.table
-    }
-
     /// Rows whose target runs at another place relative to Istio's filters
     /// than the SME phase did.
     pub fn moved_rows(&self) -> Vec<(SmePhase, PluginPhase)> {

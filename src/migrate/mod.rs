@@ -190,20 +190,18 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
             return Exit::Usage;
         }
     }
-    if outcome.unreadable > 0 {
-        Exit::Usage
-    } else if mode == Mode::Check {
+    if mode == Mode::Check && outcome.unreadable == 0 {
         if outcome.remaining > 0 {
             Exit::Remaining
         } else {
             Exit::Ok
         }
-    } else if outcome.failed > 0 {
-        Exit::NotConverted
-    } else if args.conversion.strict && counts.warn > 0 {
-        Exit::Warnings
     } else {
-        Exit::Ok
+        Exit::of(
+            outcome.unreadable,
+            outcome.failed,
+            args.conversion.strict && counts.warn > 0,
+        )
     }
 }
 

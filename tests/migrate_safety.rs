@@ -113,7 +113,10 @@ fn outside_a_work_tree_it_refuses_unless_allow_no_vcs() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("is not in a git work tree"), "{err}");
-    assert!(err.contains("not a git repository"), "git's own answer: {err}");
+    assert!(
+        err.contains("not a git repository"),
+        "git's own answer: {err}"
+    );
     assert!(err.contains("--allow-no-vcs"), "{err}");
     assert_eq!(read(work.path().join("a.yaml")), SME);
     // Reading is always allowed.
@@ -186,7 +189,11 @@ fn a_dirty_file_migrate_does_not_change_is_no_reason_to_refuse() {
     let work = tempfile::tempdir().unwrap();
     repo(
         work.path(),
-        &[("a.yaml", SME), ("svc.yaml", SERVICE), ("README.md", "hi\n")],
+        &[
+            ("a.yaml", SME),
+            ("svc.yaml", SERVICE),
+            ("README.md", "hi\n"),
+        ],
     );
     std::fs::write(work.path().join("svc.yaml"), format!("{SERVICE}# wip\n")).unwrap();
     std::fs::write(work.path().join("README.md"), "changed\n").unwrap();
@@ -195,7 +202,10 @@ fn a_dirty_file_migrate_does_not_change_is_no_reason_to_refuse() {
     let out = migrate(work.path(), &["."]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(converted(work.path().join("a.yaml")));
-    assert_eq!(read(work.path().join("svc.yaml")), format!("{SERVICE}# wip\n"));
+    assert_eq!(
+        read(work.path().join("svc.yaml")),
+        format!("{SERVICE}# wip\n")
+    );
 }
 
 #[test]
@@ -209,7 +219,10 @@ fn staged_changes_are_refused_unless_allow_staged() {
     let out = migrate(work.path(), &["sub"]);
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("  b.yaml: staged changes, not committed"), "{err}");
+    assert!(
+        err.contains("  b.yaml: staged changes, not committed"),
+        "{err}"
+    );
     assert!(err.contains("--allow-staged"), "{err}");
     assert_eq!(read(work.path().join("sub/b.yaml")), staged);
     let out = migrate(work.path(), &["sub", "--allow-staged"]);

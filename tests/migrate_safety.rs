@@ -185,6 +185,26 @@ fn a_dirty_file_to_be_changed_is_refused_unless_allow_dirty() {
 }
 
 #[test]
+fn a_path_git_ignores_is_not_under_version_control() {
+    let work = tempfile::tempdir().unwrap();
+    repo(work.path(), &[(".gitignore", "gen/\n"), ("a.yaml", SME)]);
+    std::fs::create_dir(work.path().join("gen")).unwrap();
+    std::fs::write(work.path().join("gen/g.yaml"), SME).unwrap();
+    let out = migrate(work.path(), &["gen"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("  g.yaml: ignored by git\n"), "{err}");
+    assert!(err.contains("--allow-no-vcs"), "{err}");
+    assert_eq!(read(work.path().join("gen/g.yaml")), SME);
+    // --allow-dirty is not enough: git cannot restore an ignored file.
+    let out = migrate(work.path(), &["gen", "--allow-dirty"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = migrate(work.path(), &["gen", "--allow-no-vcs"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(converted(work.path().join("gen/g.yaml")));
+}
+
+#[test]
 fn a_dirty_file_migrate_does_not_change_is_no_reason_to_refuse() {
     let work = tempfile::tempdir().unwrap();
     repo(

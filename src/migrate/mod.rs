@@ -349,8 +349,13 @@ fn refusal(refused: &[vcs::Unsafe]) -> String {
     if no_vcs {
         flags.push("--allow-no-vcs");
     }
+    let first = if dirty || staged {
+        "commit (or stash) the changes first"
+    } else {
+        "add them to git and commit them first"
+    };
     out.push_str(&format!(
-        "  commit (or stash) them first and run migrate again, or pass {} to write anyway\n",
+        "  {first} and run migrate again, or pass {} to write anyway\n",
         flags.join(" and ")
     ));
     out

@@ -91,6 +91,58 @@ pub fn status(top: &Path) -> Result<HashMap<PathBuf, State>, String> {
     Ok(states)
 }
 
+/// Which of `files` (absolute paths in the work tree at `top`) git
+/// ignores: untracked and matched by an ignore rule, so that git neither
+/// shows nor restores them (a PATH inside an ignored directory).
+pub fn ignored(top: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    use std::io::Write;
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(top)
+        .args(["check-ignore", "--stdin", "-z"])
+        .env("LC_ALL", "C")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("git cannot be run: {e}"))?;
+    let mut input = Vec::new();
+    for f in files {
+        input.extend_from_slice(f.as_os_str().as_bytes());
+        input.push(0);
+    }
+    let mut stdin = child.stdin.take().expect("piped");
+    // Written from a thread: git answers while it reads.
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("git cannot be run: {e}"))?;
+    let _ = writer.join();
+    // 0: some are ignored, 1: none is.
+    if !matches!(out.status.code(), Some(0 | 1)) {
+        return Err(format!(
+            "git check-ignore failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(out
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let p = Path::new(OsStr::from_bytes(p));
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                top.join(p)
+            }
+        })
+        .collect())
+}
+
 /// What the user allows (`--allow-*`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Allow {
@@ -117,7 +169,7 @@ pub fn check<'a>(
     allow: Allow,
 ) -> Result<Vec<Unsafe>, String> {
     let mut out = Vec::new();
-    if allow.dirty {
+    if allow.dirty && allow.no_vcs {
         return Ok(out);
     }
     let mut by_root: HashMap<&Path, Vec<(PathBuf, &str)>> = HashMap::new();
@@ -139,6 +191,19 @@ pub fn check<'a>(
         }
     }
     for (root, files) in by_root {
+        if !allow.no_vcs {
+            let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+            let ignored: std::collections::HashSet<PathBuf> =
+                ignored(root, &paths)?.into_iter().collect();
+            for (real, name) in &files {
+                if ignored.contains(real) {
+                    out.push(Unsafe::NoVcs(name.to_string(), "ignored by git".into()));
+                }
+            }
+        }
+        if allow.dirty {
+            continue;
+        }
         let states = status(root)?;
         for (real, name) in files {
             match states.get(&real) {

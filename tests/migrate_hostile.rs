@@ -250,3 +250,33 @@ fn a_failed_write_is_not_counted_as_a_change() {
         .collect();
     assert_eq!(names.len(), 3, "{names:?}");
 }
+
+/// `convert` prints file names too: in its notifications and in the
+/// comment that stands for an SME it could not convert, where a raw
+/// newline would inject YAML into the output.
+#[test]
+fn convert_quotes_file_names_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "evil\nkind: Secret.yaml";
+    std::fs::write(
+        dir.path().join(name),
+        "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: a\nspec:\n  phase: PreAuthN\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sme2wasm"))
+        .current_dir(dir.path())
+        .args(["convert", "."])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stdout,
+        "# sme2wasm: ServiceMeshExtension a (\"./evil\\nkind: Secret.yaml\":1) was not converted; see the errors\n"
+    );
+    assert!(
+        stderr.starts_with("\"./evil\\nkind: Secret.yaml\":1: ERROR a: spec.image is missing"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

@@ -131,7 +131,7 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
                 out.notes.push(note(
                     Level::Error,
                     &name,
-                    format!("cannot walk: {e}"),
+                    format!("cannot walk: {}", bare(&e)),
                     "check the permissions",
                 ));
                 continue;
@@ -188,6 +188,16 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
         }
     }
     Ok(out)
+}
+
+/// What went wrong, without the path (which the notification's source
+/// names, quoted where it must be).
+fn bare(e: &ignore::Error) -> String {
+    match e {
+        ignore::Error::WithPath { err, .. } | ignore::Error::WithDepth { err, .. } => bare(err),
+        ignore::Error::WithLineNumber { err, line } => format!("line {line}: {}", bare(err)),
+        e => e.to_string(),
+    }
 }
 
 /// Why a file was not read.

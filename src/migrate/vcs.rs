@@ -93,53 +93,42 @@ pub fn status(top: &Path) -> Result<HashMap<PathBuf, State>, String> {
 
 /// Which of `files` (absolute paths in the work tree at `top`) git
 /// ignores: untracked and matched by an ignore rule, so that git neither
-/// shows nor restores them (a PATH inside an ignored directory).
+/// shows nor restores them (a PATH inside an ignored directory). One
+/// listing of the ignored files and directories (`git ls-files`), which is
+/// fast, rather than a question per file (`git check-ignore`), which is not.
 pub fn ignored(top: &Path, files: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
-    use std::io::Write;
-    let mut child = Command::new("git")
-        .arg("-C")
-        .arg(top)
-        .args(["check-ignore", "--stdin", "-z"])
-        .env("LC_ALL", "C")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("git cannot be run: {e}"))?;
-    let mut input = Vec::new();
-    for f in files {
-        input.extend_from_slice(f.as_os_str().as_bytes());
-        input.push(0);
+    let out = git(
+        top,
+        &[
+            "ls-files",
+            "-z",
+            "--others",
+            "--ignored",
+            "--exclude-standard",
+            "--directory",
+        ],
+    )?;
+    // Files, and directories (with a trailing `/`) ignored as a whole.
+    let mut ignored_files = std::collections::HashSet::new();
+    let mut ignored_dirs = std::collections::HashSet::new();
+    for e in out.split(|b| *b == 0).filter(|e| !e.is_empty()) {
+        let path = top.join(OsStr::from_bytes(e));
+        if e.ends_with(b"/") {
+            ignored_dirs.insert(path);
+        } else {
+            ignored_files.insert(path);
+        }
     }
-    let mut stdin = child.stdin.take().expect("piped");
-    // Written from a thread: git answers while it reads.
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("git cannot be run: {e}"))?;
-    let _ = writer.join();
-    // 0: some are ignored, 1: none is.
-    if !matches!(out.status.code(), Some(0 | 1)) {
-        return Err(format!(
-            "git check-ignore failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(out
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let p = Path::new(OsStr::from_bytes(p));
-            if p.is_absolute() {
-                p.to_path_buf()
-            } else {
-                top.join(p)
-            }
+    Ok(files
+        .iter()
+        .filter(|f| {
+            ignored_files.contains(*f)
+                || f.ancestors()
+                    .skip(1)
+                    .take_while(|a| a.starts_with(top))
+                    .any(|a| ignored_dirs.contains(a))
         })
+        .cloned()
         .collect())
 }
 

@@ -317,3 +317,29 @@ fn nested_repositories_and_submodules_are_not_entered() {
         " M lib.yaml\n"
     );
 }
+
+/// A repository git refuses to read (owned by another user: "dubious
+/// ownership") cannot be checked: it counts as not under version control.
+#[test]
+fn a_repository_git_refuses_to_read_counts_as_none() {
+    let work = tempfile::tempdir().unwrap();
+    repo(work.path(), &[("a.yaml", SME)]);
+    // The tests run as root: the repository becomes someone else's.
+    let status = Command::new("chown")
+        .args(["-R", "4321:4321"])
+        .arg(work.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_sme2wasm"))
+        .current_dir(work.path())
+        .env("HOME", work.path().join("no-home"))
+        .args(["migrate", "."])
+        .output()
+        .unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("dubious ownership"), "{err}");
+    assert!(err.contains("--allow-no-vcs"), "{err}");
+    assert_eq!(read(work.path().join("a.yaml")), SME);
+}

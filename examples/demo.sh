@@ -34,8 +34,26 @@ echo "\$ sme2wasm convert --image-map images.yaml testdata/examples/header-appen
 
 step "3. migrate a copy of a GitOps repository in place (here: --diff, then for real)"
 cp -r examples/gitops "$work/repo"
+# migrate writes only into a git work tree whose files to change are
+# committed, so that `git diff` shows what it did and `git checkout` undoes
+# it: the copy becomes a repository, as a real GitOps repository is.
+allow=()
+if command -v git >/dev/null 2>&1; then
+    echo "\$ git init repo && git add -A && git commit -m 'before migrate'" >&2
+    git -C "$work/repo" init -q
+    git -C "$work/repo" add -A
+    git -C "$work/repo" -c user.name=demo -c user.email=demo@example.com \
+        -c commit.gpgsign=false commit -q -m 'before migrate'
+else
+    echo "(git is not installed: the copy cannot be a repository, so migrate runs with --allow-no-vcs)" >&2
+    allow=(--allow-no-vcs)
+fi
 echo "\$ sme2wasm migrate repo --diff --image-map images.yaml -q" >&2
 "$sme2wasm" migrate "$work/repo" --diff --image-map "$work/images.yaml" -q
 echo "\$ sme2wasm migrate repo --image-map images.yaml -q && sme2wasm migrate repo --check" >&2
-"$sme2wasm" migrate "$work/repo" --image-map "$work/images.yaml" -q
+"$sme2wasm" migrate "$work/repo" "${allow[@]}" --image-map "$work/images.yaml" -q
 "$sme2wasm" migrate "$work/repo" --check
+if [ ${#allow[@]} = 0 ]; then
+    echo "\$ git diff --stat    # what migrate did; \`git checkout -- .\` would undo it" >&2
+    git -C "$work/repo" diff --stat
+fi

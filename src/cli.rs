@@ -17,22 +17,31 @@ Exit codes:
   0  done: every ServiceMeshExtension was converted, or none was found
   1  some object could not be converted (each has an ERROR on stderr; its
      file keeps it as it was)
-  2  usage error, or a file that could not be read or parsed
+  2  usage error (no PATH to write), a tree not safe to rewrite (not in a
+     git work tree, uncommitted changes), or a file that could not be read,
+     parsed or written
   3  with --strict: a WARN was printed
   4  with --check: ServiceMeshExtensions remain (nothing was written)";
 
 const MIGRATE_EXAMPLES: &str = "\
 Examples:
-  sme2wasm migrate                        # rewrite the repository in the current directory
   sme2wasm migrate gitops/ --diff | less  # review the change first; nothing is written
+  sme2wasm migrate gitops/                # rewrite in place (a clean git work tree)
+  git diff; git checkout -- gitops/       # review it; undo it
   sme2wasm migrate --check                # CI gate: exit 4 while any SME remains
-  sme2wasm migrate --image-map images.yaml --report migrate.json
-  sme2wasm migrate --repack --registry registry.example.com/wasm -j 4
+  sme2wasm migrate . --image-map images.yaml --report migrate.json
+  sme2wasm migrate . --repack --registry registry.example.com/wasm -j 4
 
 Files are rewritten in place, atomically; everything that is not a
 ServiceMeshExtension stays byte for byte. Notifications (INFO, WARN, ERROR,
 each with file:line) and a summary go to stderr; --diff prints a unified diff
-on stdout that `git apply` takes.";
+on stdout that `git apply` takes.
+
+Safe by default, as `cargo fix` is: writing needs an explicit PATH, in a git
+work tree, and refuses files with uncommitted changes (--allow-no-vcs,
+--allow-dirty, --allow-staged), so that `git diff` shows exactly what
+migrate did and `git checkout` undoes it. Git repositories below PATH
+(nested clones, submodules) are not entered (--recurse-repositories).";
 
 const TOP_HELP: &str = "\
 Examples:
@@ -162,9 +171,10 @@ pub struct ConvertArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct MigrateArgs {
-    /// The repository (or any directory) to migrate
-    #[arg(value_name = "DIR", default_value = ".")]
-    pub dir: PathBuf,
+    /// The directory to migrate (a git work tree, or a directory below
+    /// one); required to write, `.` by default with --diff and --check
+    #[arg(value_name = "PATH")]
+    pub dir: Option<PathBuf>,
 
     /// Print a unified diff of every change on stdout; write nothing
     #[arg(long, conflicts_with = "check")]
@@ -179,6 +189,24 @@ pub struct MigrateArgs {
     /// --tag-suffix or --registry
     #[arg(long, conflicts_with = "check")]
     pub repack: bool,
+
+    /// Write even though PATH is not in a git work tree (or git is missing):
+    /// `git checkout` will not undo the rewrite
+    #[arg(long, help_heading = "Safety (writing only)")]
+    pub allow_no_vcs: bool,
+
+    /// Write even to files with uncommitted changes, staged or not
+    #[arg(long, help_heading = "Safety (writing only)")]
+    pub allow_dirty: bool,
+
+    /// Write even to files with staged changes
+    #[arg(long, help_heading = "Safety (writing only)")]
+    pub allow_staged: bool,
+
+    /// Also enter git repositories below PATH (nested clones, submodules);
+    /// each is checked on its own before writing
+    #[arg(long)]
+    pub recurse_repositories: bool,
 
     #[command(flatten)]
     pub conversion: ConversionArgs,

@@ -47,7 +47,8 @@ impl Source {
 
 impl fmt::Display for Source {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file, self.line)?;
+        // A file name can hold a newline: quoted, it cannot forge a line.
+        write!(f, "{}:{}", crate::fsutil::quote_path(&self.file), self.line)?;
         if let Some(c) = self.column {
             write!(f, ":{c}")?;
         }

@@ -37,12 +37,18 @@ pub struct Outcome {
 /// Errors that stop the reading of inputs.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
-    #[error("cannot read {path}: {source}; check the path and its permissions")]
+    #[error(
+        "cannot read {}: {source}; check the path and its permissions",
+        crate::fsutil::quote_path(path)
+    )]
     Io {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path} is not UTF-8 text; only YAML and JSON files can be converted")]
+    #[error(
+        "{} is not UTF-8 text; only YAML and JSON files can be converted",
+        crate::fsutil::quote_path(path)
+    )]
     NotUtf8 { path: String },
 }
 
@@ -407,7 +413,7 @@ pub fn convert_inputs(
                                 let comment = format!(
                                 "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
                                 object,
-                                input.name,
+                                crate::fsutil::quote_path(&input.name),
                                 site.line
                             );
                                 yaml_out.not_converted(&comment);

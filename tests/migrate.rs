@@ -8,6 +8,10 @@
 //! Every case that rewrites is run a second time on its own result: the
 //! second run must change nothing.
 //!
+//! The copy is a git repository with everything committed, as a user's
+//! checkout is (writing needs one); files a case's setup makes afterwards
+//! are untracked.
+//!
 //! `SME2WASM_BLESS=1 cargo test --test migrate` rewrites the expected files
 //! from what the binary does; review every one of them before committing.
 
@@ -25,8 +29,29 @@ fn bless() -> bool {
     std::env::var_os("SME2WASM_BLESS").is_some_and(|v| v == "1")
 }
 
+/// Run git in `dir` (with a fixed identity, whatever the machine's
+/// configuration); panics when it fails.
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=sme2wasm tests",
+            "-c",
+            "user.email=tests@example.com",
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {}", show(&out.stderr));
+}
+
 /// Every regular file below `dir` (relative path → bytes); symbolic links
-/// as `-> target`.
+/// as `-> target`. The git repository itself (`.git`) is left out.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn go(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         let mut entries: Vec<_> = std::fs::read_dir(dir)
@@ -36,6 +61,9 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let p = e.path();
+            if dir == root && e.file_name() == ".git" {
+                continue;
+            }
             let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
             let ft = e.file_type().unwrap();
             if ft.is_symlink() {
@@ -113,7 +141,12 @@ impl Case {
 
     fn command(&self, work: &Path) -> Command {
         let mut cmd = Command::cargo_bin("sme2wasm").unwrap();
-        cmd.current_dir(work).arg("migrate").args(self.args());
+        let args = self.args();
+        cmd.current_dir(work).arg("migrate").args(&args);
+        // Writing needs an explicit PATH.
+        if !args.iter().any(|a| a == "--diff" || a == "--check") {
+            cmd.arg(".");
+        }
         cmd
     }
 
@@ -122,6 +155,9 @@ impl Case {
         let dir = case_dir(self.name);
         let work = tempfile::tempdir().unwrap();
         copy_tree(&dir.join("in"), work.path());
+        git(work.path(), &["init", "-q"]);
+        git(work.path(), &["add", "-A"]);
+        git(work.path(), &["commit", "-q", "-m", "before migrate"]);
         if let Some(f) = self.setup {
             f(work.path());
         }
@@ -366,7 +402,7 @@ fn walk_as_an_ordinary_user() {
     let out = std::process::Command::new("/usr/bin/setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&bin)
-        .arg("migrate")
+        .args(["migrate", ".", "--allow-no-vcs"])
         .current_dir(work.path())
         .output()
         .unwrap();

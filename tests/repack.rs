@@ -863,6 +863,7 @@ fn migrate_repack_rewrites_urls_to_the_pushed_images() {
     let mut cmd = sme2wasm(e.home.path());
     cmd.arg("migrate")
         .arg(repo.path())
+        .arg("--allow-no-vcs")
         .args(["--repack", "--tag-suffix", "-wasm"])
         .args(e.reg.flags())
         .args(["--username", USER, "--password-stdin"])

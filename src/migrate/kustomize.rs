@@ -49,8 +49,11 @@ fn target_is_sme(entry: &Value) -> bool {
 }
 
 /// `dir/rel` with `.` and `..` resolved, `/`-separated; `None` when it
-/// leaves the walked directory.
+/// leaves the walked directory (an absolute path always does).
 fn join(dir: &str, rel: &str) -> Option<String> {
+    if rel.starts_with('/') {
+        return None;
+    }
     let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
     for p in rel.split('/') {
         match p {
@@ -95,7 +98,10 @@ impl PatchIndex {
                         Level::Warn,
                         &file.name,
                         line,
-                        format!("patch {rel} lies outside the migrated directory: not rewritten"),
+                        format!(
+                            "patch {} lies outside the migrated directory: not rewritten",
+                            crate::fsutil::quote_path(rel)
+                        ),
                     )),
                 }
             };
@@ -141,7 +147,10 @@ impl PatchIndex {
                     Level::Warn,
                     &from,
                     line,
-                    format!("patch file {name} cannot be read ({e}): not rewritten"),
+                    format!(
+                        "patch file {} cannot be read ({e}): not rewritten",
+                        crate::fsutil::quote_path(&name)
+                    ),
                 )),
             }
         }
@@ -754,5 +763,6 @@ mod tests {
             Some("base/p.yaml")
         );
         assert_eq!(join("", "../x.yaml"), None);
+        assert_eq!(join("overlays/prod", "/etc/passwd"), None);
     }
 }

@@ -6,17 +6,20 @@
 //! ONE `Converter` so that the order is reconciled across the repository,
 //! then edit each document in place (`rewrite`), parse the result back and
 //! compare it with what `convert` produces, and only then write (atomically)
-//! or print a diff.
+//! or print a diff. Writing is safe by default (`vcs`): only in a git work
+//! tree, only to files without uncommitted changes, unless allowed.
 
 mod fields;
 mod helm;
 mod kustomize;
 mod rewrite;
+mod vcs;
 mod walk;
 
 use crate::app::{self, Exit};
 use crate::cli::MigrateArgs;
 use crate::convert::{Converter, Options, Site};
+use crate::fsutil::quote_path;
 use crate::imagemap::ImageMap;
 use crate::notify::{Counts, Level, Notification, Source};
 use crate::sme;
@@ -65,6 +68,17 @@ pub struct Change {
     pub name: String,
     pub old: String,
     pub new: String,
+    /// What the change carries: SMEs converted, kustomize patches and Helm
+    /// templates rewritten (not counted when the file cannot be written).
+    pub carries: Carries,
+}
+
+/// SMEs, patches and templates that one file's change carries.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Carries {
+    pub converted: usize,
+    pub patches: usize,
+    pub templates: usize,
 }
 
 /// Everything a run found and would change.
@@ -81,6 +95,8 @@ pub struct Outcome {
     pub remaining: usize,
     pub patches: usize,
     pub templates: usize,
+    /// Files that could not be written (each has an ERROR).
+    pub not_written: usize,
 }
 
 #[derive(Default)]
@@ -119,13 +135,58 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
     } else {
         Mode::Write
     };
-    let walked = match walk::walk(&args.dir) {
+    let dir = match (&args.dir, mode) {
+        (Some(d), _) => d.as_path(),
+        (None, Mode::Write) => {
+            eprintln!("{NO_PATH}");
+            return Exit::Usage;
+        }
+        (None, _) => std::path::Path::new("."),
+    };
+    let allow = vcs::Allow {
+        no_vcs: args.allow_no_vcs,
+        dirty: args.allow_dirty,
+        staged: args.allow_staged,
+    };
+    // Before any work: a tree outside version control is refused at once.
+    let mut roots = Vec::new();
+    if mode == Mode::Write && dir.is_dir() {
+        match vcs::work_tree(dir) {
+            Ok(top) => roots.push(top),
+            Err(why) if !allow.no_vcs => {
+                eprintln!(
+                    "sme2wasm: {} is not in a git work tree ({why}): migrate rewrites only what `git checkout` can restore",
+                    quote_path(&dir.to_string_lossy())
+                );
+                eprintln!("  review the change with --diff, put the files under git and commit them, or pass --allow-no-vcs to write anyway");
+                return Exit::Usage;
+            }
+            Err(_) => {}
+        }
+    }
+    let mut walked = match walk::walk(dir, args.recurse_repositories) {
         Ok(w) => w,
         Err(e) => {
             eprintln!("sme2wasm: {e}");
             return Exit::Usage;
         }
     };
+    if mode == Mode::Write {
+        for repo in std::mem::take(&mut walked.repositories) {
+            match vcs::work_tree(&repo) {
+                Ok(top) => roots.push(top),
+                Err(why) if !allow.no_vcs => {
+                    eprintln!(
+                        "sme2wasm: {} looks like a git repository but git cannot read it ({why})",
+                        quote_path(&repo.to_string_lossy())
+                    );
+                    eprintln!("  repair it, leave out --recurse-repositories, or pass --allow-no-vcs to write anyway");
+                    return Exit::Usage;
+                }
+                Err(_) => {}
+            }
+        }
+    }
     if let Some(repack) = repack {
         let images = images(&walked.files);
         match repack(&images) {
@@ -147,14 +208,50 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
     notes.append(&mut outcome.notes);
     match mode {
         Mode::Write => {
-            for (c, e) in write_all(&outcome.changes) {
-                outcome.unreadable += 1;
-                notes.push(
-                    Notification::new(Level::Error, "", format!("cannot write: {e}"))
-                        .at(Source::new(c.name.clone(), 1))
-                        .advice("the file keeps its old content"),
-                );
+            let files = outcome
+                .changes
+                .iter()
+                .map(|c| (c.path.as_path(), c.name.as_str()));
+            match vcs::check(files, &roots, allow) {
+                Ok(refused) if refused.is_empty() => {}
+                Ok(refused) => {
+                    eprint!("{}", refusal(&refused));
+                    return Exit::Usage;
+                }
+                Err(e) => {
+                    eprintln!("sme2wasm: cannot check the files against git: {e}");
+                    eprintln!(
+                        "  pass --allow-dirty (and --allow-no-vcs) to write without the check"
+                    );
+                    return Exit::Usage;
+                }
             }
+            let failed: HashSet<usize> = write_all(&outcome.changes)
+                .into_iter()
+                .map(|(i, e)| {
+                    let c = &outcome.changes[i];
+                    notes.push(
+                        Notification::new(Level::Error, "", format!("cannot write: {e}"))
+                            .at(Source::new(c.name.clone(), 1))
+                            .advice("the file keeps its old content"),
+                    );
+                    i
+                })
+                .collect();
+            // Only what was written counts as changed and converted.
+            let mut i = 0;
+            outcome.changes.retain(|c| {
+                let keep = !failed.contains(&i);
+                i += 1;
+                if !keep {
+                    outcome.unreadable += 1;
+                    outcome.not_written += 1;
+                    outcome.converted = outcome.converted.saturating_sub(c.carries.converted);
+                    outcome.patches = outcome.patches.saturating_sub(c.carries.patches);
+                    outcome.templates = outcome.templates.saturating_sub(c.carries.templates);
+                }
+                keep
+            });
         }
         Mode::Diff => {
             let diff = unified_diff(&outcome.changes);
@@ -209,10 +306,65 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
 /// disk, not the CPU, so more threads than cores pay off.
 const WRITERS: usize = 16;
 
+/// Without PATH, migrate does not write: the ways to run it.
+const NO_PATH: &str = "\
+sme2wasm: migrate rewrites files in place: name the directory to rewrite
+  sme2wasm migrate --diff [PATH]   # print the change as a diff; write nothing (PATH: . by default)
+  sme2wasm migrate --check [PATH]  # exit 4 while ServiceMeshExtensions remain; write nothing
+  sme2wasm migrate PATH            # rewrite the files below PATH (`.` for this directory)";
+
+/// Why the files cannot be written, naming each, and what to do.
+fn refusal(refused: &[vcs::Unsafe]) -> String {
+    let mut out = format!(
+        "sme2wasm: {} that migrate would rewrite {} not safe to rewrite: `git checkout` could not undo migrate alone\n",
+        plural(refused.len(), "file", "files"),
+        if refused.len() == 1 { "is" } else { "are" }
+    );
+    let (mut dirty, mut staged, mut no_vcs) = (false, false, false);
+    for r in refused {
+        let (name, why) = match r {
+            vcs::Unsafe::Dirty(n) => {
+                dirty = true;
+                (n, "uncommitted changes".to_string())
+            }
+            vcs::Unsafe::Staged(n) => {
+                staged = true;
+                (n, "staged changes, not committed".to_string())
+            }
+            vcs::Unsafe::NoVcs(n, why) => {
+                no_vcs = true;
+                (n, why.clone())
+            }
+        };
+        out.push_str(&format!("  {}: {why}\n", quote_path(name)));
+    }
+    let mut flags = Vec::new();
+    if dirty || staged {
+        flags.push(if dirty {
+            "--allow-dirty"
+        } else {
+            "--allow-staged (or --allow-dirty)"
+        });
+    }
+    if no_vcs {
+        flags.push("--allow-no-vcs");
+    }
+    let first = if dirty || staged {
+        "commit (or stash) the changes first"
+    } else {
+        "add them to git and commit them first"
+    };
+    out.push_str(&format!(
+        "  {first} and run migrate again, or pass {} to write anyway\n",
+        flags.join(" and ")
+    ));
+    out
+}
+
 /// Write every change atomically (`fsutil::write_atomic`), several at a
 /// time, each only if the file still holds what was read; returns the
-/// changes that could not be written.
-fn write_all(changes: &[Change]) -> Vec<(&Change, std::io::Error)> {
+/// indexes of the changes that could not be written, with why.
+fn write_all(changes: &[Change]) -> Vec<(usize, std::io::Error)> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -239,7 +391,7 @@ fn write_all(changes: &[Change]) -> Vec<(&Change, std::io::Error)> {
     });
     let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
     failed.sort_by_key(|(i, _)| *i);
-    failed.into_iter().map(|(i, e)| (&changes[i], e)).collect()
+    failed
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -270,6 +422,11 @@ fn summary_line(o: &Outcome, mode: Mode, c: Counts) -> String {
     }
     let changed = plural(o.changes.len(), "file", "files");
     match mode {
+        Mode::Write if o.not_written > 0 => format!(
+            "migrate: {files} scanned, {changed} changed ({} not written); {}; {levels}",
+            o.not_written,
+            what.join(", ")
+        ),
         Mode::Write => format!(
             "migrate: {files} scanned, {changed} changed; {}; {levels}",
             what.join(", ")
@@ -291,12 +448,15 @@ pub fn unified_diff(changes: &[Change]) -> String {
     let mut out = String::new();
     for c in changes {
         let diff = similar::TextDiff::from_lines(c.old.as_str(), c.new.as_str());
-        out.push_str(&format!("diff --git a/{0} b/{0}\n", c.name));
+        // Quoted as git quotes them: a name cannot forge a line of the diff.
+        let a = quote_path(&format!("a/{}", c.name)).into_owned();
+        let b = quote_path(&format!("b/{}", c.name)).into_owned();
+        out.push_str(&format!("diff --git {a} {b}\n"));
         out.push_str(
             &diff
                 .unified_diff()
                 .context_radius(3)
-                .header(&format!("a/{}", c.name), &format!("b/{}", c.name))
+                .header(&a, &b)
                 .to_string(),
         );
     }
@@ -311,6 +471,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         scanned,
         unreadable,
         notes: walk_notes,
+        ..
     } = walked;
     let mut conv = Converter::new(opts);
     let mut counters = Counters {
@@ -321,7 +482,9 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     let patch_index = kustomize::PatchIndex::build(&mut files, &mut extra);
     let mut plugins: Vec<WasmPlugin> = Vec::new();
     let mut plans: Vec<FilePlan> = Vec::with_capacity(files.len());
+    let mut carries: Vec<Carries> = Vec::with_capacity(files.len());
     for file in &files {
+        let before = (counters.converted, counters.patches, counters.templates);
         let docs = if file.is_kustomization() {
             kustomize::plan_kustomization(file, opts, &mut extra, &mut counters)
         } else if let Some(uses) = patch_index.uses(&file.name) {
@@ -336,6 +499,11 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
                 &mut counters,
             )
         };
+        carries.push(Carries {
+            converted: counters.converted - before.0,
+            patches: counters.patches - before.1,
+            templates: counters.templates - before.2,
+        });
         plans.push(FilePlan { file, docs });
     }
     let finished = conv.finish();
@@ -346,14 +514,28 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     counters.failed += dropped.len();
     counters.converted -= dropped.len();
     let mut changes = Vec::new();
-    for plan in plans {
+    for (plan, mut carries) in plans.into_iter().zip(carries) {
         if let Some(new) = render_file(&plan, &plugins, &dropped, &mut extra, &mut counters) {
             if new != plan.file.text {
+                // SMEs dropped by the order reconciliation are not written.
+                carries.converted = carries.converted.saturating_sub(
+                    plan.docs
+                        .iter()
+                        .map(|(_, p)| match p {
+                            DocPlan::Sme { id, .. } => usize::from(dropped.contains(id)),
+                            DocPlan::List { items, .. } => {
+                                items.iter().filter(|(_, id)| dropped.contains(id)).count()
+                            }
+                            _ => 0,
+                        })
+                        .sum::<usize>(),
+                );
                 changes.push(Change {
                     path: plan.file.path.clone(),
                     name: plan.file.name.clone(),
                     old: plan.file.text.clone(),
                     new,
+                    carries,
                 });
             }
         }
@@ -372,6 +554,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         remaining: counters.remaining,
         patches: counters.patches,
         templates: counters.templates,
+        not_written: 0,
     }
 }
 
@@ -742,7 +925,7 @@ mod tests {
         let sme = "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: a\nspec:\n  image: quay.io/x/a:1   # old\n  phase: PreAuthN\n  priority: 1\n";
         std::fs::write(dir.path().join("a.yaml"), sme).unwrap();
         let cli = crate::cli::Cli::parse_from(
-            ["sme2wasm", "migrate", "--quiet"]
+            ["sme2wasm", "migrate", "--quiet", "--allow-no-vcs"]
                 .into_iter()
                 .chain(dir.path().to_str()),
         );

@@ -1,6 +1,8 @@
 //! Walking a repository: every YAML and JSON file below a directory,
 //! respecting .gitignore (and .ignore), never following a symbolic link,
-//! skipping binary and oversized files with a notification. Only the files
+//! skipping binary and oversized files with a notification, and not
+//! entering another git repository below it (a nested clone or a
+//! submodule) unless asked to. Only the files
 //! that can matter to the migration are kept in memory: those that name
 //! ServiceMeshExtension, kustomizations, and Helm templates.
 
@@ -43,6 +45,23 @@ pub struct Walked {
     /// Files that could not be read (exit code 2).
     pub unreadable: usize,
     pub notes: Vec<Notification>,
+    /// The git repositories below the walked directory that the walk
+    /// entered (with `recurse_repositories`), each checked on its own
+    /// before anything in it is written.
+    pub repositories: Vec<PathBuf>,
+}
+
+/// Whether `dir` holds a git repository of its own: a `.git` directory (a
+/// nested clone) or a `.git` file (a submodule, a linked worktree).
+fn is_repository(dir: &Path) -> Option<&'static str> {
+    let meta = std::fs::symlink_metadata(dir.join(".git")).ok()?;
+    if meta.is_dir() {
+        Some("a git repository of its own")
+    } else if meta.is_file() {
+        Some("a git submodule (or linked worktree)")
+    } else {
+        None
+    }
 }
 
 fn is_candidate(path: &Path) -> bool {
@@ -69,17 +88,35 @@ fn note(level: Level, name: &str, message: String, advice: &'static str) -> Noti
 }
 
 /// Walk `dir`. Problems with single files are notifications; only a `dir`
-/// that cannot be walked at all is an error.
-pub fn walk(dir: &Path) -> Result<Walked, String> {
-    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+/// that cannot be walked at all is an error. A directory below `dir` that
+/// is a git repository of its own is left out with an INFO, unless
+/// `recurse_repositories`.
+pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
+    let shown = || crate::fsutil::quote_path(&dir.to_string_lossy()).into_owned();
+    let meta = std::fs::metadata(dir).map_err(|e| format!("cannot read {}: {e}", shown()))?;
     if !meta.is_dir() {
-        return Err(format!("{} is not a directory", dir.display()));
+        return Err(format!("{} is not a directory", shown()));
     }
     let mut out = Walked::default();
+    // Repositories met below `dir`: (path, what it is).
+    let nested = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = nested.clone();
     let walker = ignore::WalkBuilder::new(dir)
         .follow_links(false)
         .require_git(false)
         .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry(move |e| {
+            if e.depth() == 0 || !e.file_type().is_some_and(|t| t.is_dir()) {
+                return true;
+            }
+            let Some(what) = is_repository(e.path()) else {
+                return true;
+            };
+            seen.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((e.path().to_path_buf(), what));
+            recurse_repositories
+        })
         .build();
     let mut paths = Vec::new();
     for entry in walker {
@@ -94,7 +131,7 @@ pub fn walk(dir: &Path) -> Result<Walked, String> {
                 out.notes.push(note(
                     Level::Error,
                     &name,
-                    format!("cannot walk: {e}"),
+                    format!("cannot walk: {}", bare(&e)),
                     "check the permissions",
                 ));
                 continue;
@@ -119,6 +156,19 @@ pub fn walk(dir: &Path) -> Result<Walked, String> {
             paths.push(path.to_path_buf());
         }
     }
+    let nested = std::mem::take(&mut *nested.lock().unwrap_or_else(|p| p.into_inner()));
+    for (path, what) in nested {
+        if recurse_repositories {
+            out.repositories.push(path);
+        } else {
+            out.notes.push(note(
+                Level::Info,
+                &display(dir, &path),
+                format!("{what}: not entered"),
+                "migrate it on its own, or pass --recurse-repositories",
+            ));
+        }
+    }
     out.scanned = paths.len();
     for path in paths {
         let name = display(dir, &path);
@@ -138,6 +188,16 @@ pub fn walk(dir: &Path) -> Result<Walked, String> {
         }
     }
     Ok(out)
+}
+
+/// What went wrong, without the path (which the notification's source
+/// names, quoted where it must be).
+fn bare(e: &ignore::Error) -> String {
+    match e {
+        ignore::Error::WithPath { err, .. } | ignore::Error::WithDepth { err, .. } => bare(err),
+        ignore::Error::WithLineNumber { err, line } => format!("line {line}: {}", bare(err)),
+        e => e.to_string(),
+    }
 }
 
 /// Why a file was not read.

@@ -107,6 +107,51 @@ fn unquote(v: &str) -> (&str, &str) {
     (v, "")
 }
 
+/// The pipeline of a value that is exactly one template action
+/// (`{{ .Values.x }}`, `{{- .Values.x | default "a" -}}`), without its
+/// braces and trim markers.
+fn single_action(v: &str) -> Option<&str> {
+    let inner = v.strip_prefix("{{")?.strip_suffix("}}")?;
+    if inner.contains("{{") || inner.contains("}}") {
+        return None;
+    }
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    let inner = inner.trim();
+    (!inner.is_empty() && !inner.starts_with("/*")).then_some(inner)
+}
+
+/// A template expression that renders the WasmPlugin phase of the SME
+/// phase `pipeline` renders, following the phase table, and fails the
+/// rendering on any other value (Maistra never applied such an SME).
+fn phase_expression(pipeline: &str, opts: &Options) -> String {
+    let pairs: Vec<String> = SmePhase::ALL
+        .iter()
+        .map(|p| format!("{:?} {:?}", p.as_str(), opts.phase_map.get(*p).as_str()))
+        .collect();
+    let names: Vec<&str> = SmePhase::ALL.iter().map(|p| p.as_str()).collect();
+    format!(
+        "{{{{ required \"spec.phase must render one of {} (a ServiceMeshExtension phase)\" (get (dict {}) (toString ({pipeline}))) }}}}",
+        names.join(", "),
+        pairs.join(" ")
+    )
+}
+
+/// A template expression that renders `oci://` in front of the image
+/// `pipeline` renders. A pipeline that ends in `quote` or `squote` keeps
+/// its quoting around the whole url.
+fn url_expression(pipeline: &str) -> String {
+    for q in ["quote", "squote"] {
+        if let Some(rest) = pipeline.strip_suffix(q) {
+            let rest = rest.trim_end();
+            if let Some(inner) = rest.strip_suffix('|') {
+                return format!("{{{{ {} | printf \"oci://%s\" | {q} }}}}", inner.trim_end());
+            }
+        }
+    }
+    format!("oci://{{{{ {pipeline} }}}}")
+}
+
 /// Rewrite the literal parts of an SME template document. Returns the new
 /// text, or `None` when the document is not an SME template.
 pub fn rewrite_template(
@@ -160,6 +205,12 @@ pub fn rewrite_template(
                 let keys: Vec<&str> = stack.iter().map(|(_, k)| *k).collect();
                 if closing || l.indent == 0 || keys.first() != Some(&"spec") {
                     // Not inside spec, or the end of a block already reported.
+                } else if keys.starts_with(&["spec", "workloadSelector"]) {
+                    labels_templated = true;
+                    look(
+                        i,
+                        format!("the selector's labels are templated ({trimmed})"),
+                    );
                 } else if keys == ["spec", "config"] {
                     if !config_reported {
                         config_reported = true;
@@ -253,8 +304,30 @@ pub fn rewrite_template(
                 let renamed = split_line(&rename("url")).text.to_string();
                 let l2 = split_line(&renamed);
                 if templated {
-                    look(i, "spec.image is templated: spec.url must render with oci:// in front of the image".into());
-                    format!("{}{}", l2.text, l.newline)
+                    match single_action(literal) {
+                        Some(p) => {
+                            look(
+                                i,
+                                if opts.image_map.is_some() {
+                                    "spec.image is templated: oci:// was written in front of it, but the image map cannot be applied to a template; make it render the repacked image and add spec.sha256".into()
+                                } else {
+                                    "spec.image is templated: oci:// was written in front of it; the image it renders must be repacked (`sme2wasm repack`) unless it already holds /plugin.wasm".into()
+                                },
+                            );
+                            let (s, e) = l2.value_at;
+                            format!(
+                                "{}{quote}{}{quote}{}{}",
+                                &l2.text[..s],
+                                url_expression(p),
+                                &l2.text[e..],
+                                l.newline
+                            )
+                        }
+                        None => {
+                            look(i, "spec.image is templated: spec.url must render with oci:// in front of the image".into());
+                            format!("{}{}", l2.text, l.newline)
+                        }
+                    }
                 } else {
                     let entry = opts.image_map.as_ref().and_then(|m| m.lookup(literal));
                     let (url, sha) = plugin_url(literal, entry);
@@ -295,10 +368,13 @@ pub fn rewrite_template(
                 labels.push((k.to_string(), literal.to_string()));
                 keep()
             }
-            ["spec", "phase"] if templated => {
-                look(i, "spec.phase is templated: it must render AUTHN, AUTHZ or STATS (see the phase table)".into());
-                keep()
-            }
+            ["spec", "phase"] if templated => match single_action(literal) {
+                Some(p) => replace_value(&phase_expression(p, opts)),
+                None => {
+                    look(i, "spec.phase is templated: it must render AUTHN, AUTHZ or STATS (see the phase table)".into());
+                    keep()
+                }
+            },
             ["spec", "phase"] => match SmePhase::parse_exact(literal) {
                 Ok(p) => match opts.phase_map.get(p).field_value() {
                     Some(v) => replace_value(v),
@@ -417,4 +493,43 @@ pub fn rewrite_template(
         .advice("render the chart (helm template) and review the WasmPlugin"),
     );
     Some(out.concat())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_action_values() {
+        assert_eq!(single_action("{{ .Values.x }}"), Some(".Values.x"));
+        assert_eq!(
+            single_action("{{- .Values.x | default \"a\" -}}"),
+            Some(".Values.x | default \"a\"")
+        );
+        assert_eq!(single_action("Pre{{ .Values.x }}"), None);
+        assert_eq!(single_action("{{ .a }}{{ .b }}"), None);
+        assert_eq!(single_action("{{ }}"), None);
+    }
+
+    #[test]
+    fn urls_get_the_scheme_inside_their_quoting() {
+        assert_eq!(url_expression(".Values.i"), "oci://{{ .Values.i }}");
+        assert_eq!(
+            url_expression(".Values.i | quote"),
+            "{{ .Values.i | printf \"oci://%s\" | quote }}"
+        );
+    }
+
+    #[test]
+    fn phases_follow_the_phase_table() {
+        let mut opts = Options::default();
+        let e = phase_expression(".Values.p", &opts);
+        assert!(e.contains("\"PostAuthZ\" \"STATS\""), "{e}");
+        assert!(e.contains("\"PostStats\" \"UNSPECIFIED_PHASE\""), "{e}");
+        assert!(e.ends_with("(toString (.Values.p))) }}"), "{e}");
+        opts.phase_map =
+            crate::mapping::PhaseMap::with_overrides(&["PostAuthZ=AUTHZ".into()]).unwrap();
+        let e = phase_expression(".Values.p", &opts);
+        assert!(e.contains("\"PostAuthZ\" \"AUTHZ\""), "{e}");
+    }
 }

@@ -506,3 +506,34 @@ fn the_harness_sees_a_difference() {
     );
     assert!(compare("t", converted, &with_null, "").is_ok());
 }
+
+// Kustomize constructs.
+
+#[test]
+fn name_transformers_keep_the_root_id() {
+    // Four overlays share one base: prefixes, a suffix with a namespace,
+    // a component's suffix, and a prefixed overlay of a prefixed overlay.
+    let (stderr, work) = RenderCase::new("testdata/render/name-transformers")
+        .stderr_has(&[
+            "overlays/prod/kustomization.yaml:4: INFO: name transformers rename 2 ServiceMeshExtensions",
+            "overlays/canary/kustomization.yaml:5: INFO: name transformers rename 2",
+        ])
+        .run();
+    // A second run changes nothing.
+    let again = sme2wasm().arg("migrate").arg(work.path()).output().unwrap();
+    let again = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        again.contains("nothing to change"),
+        "{again}\n--- first run:\n{stderr}"
+    );
+}
+
+#[test]
+fn without_plugin_names_no_patch_is_added() {
+    let (stderr, work) = RenderCase::new("testdata/render/name-transformers")
+        .args(&["--no-plugin-name"])
+        .run();
+    assert!(!stderr.contains("name transformers"), "{stderr}");
+    let k = std::fs::read_to_string(work.path().join("overlays/eu/kustomization.yaml")).unwrap();
+    assert!(!k.contains("pluginName"), "{k}");
+}

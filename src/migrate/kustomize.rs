@@ -34,10 +34,205 @@ pub enum PatchKind {
     Targeted,
 }
 
-/// Which files kustomizations use as patches, by display name.
+/// Which files kustomizations use as patches, by display name, and the
+/// pluginName patches name transformers call for.
 #[derive(Default)]
 pub struct PatchIndex {
     uses: HashMap<String, Vec<PatchKind>>,
+    /// By kustomization file: the WasmPlugins (as its patches see them)
+    /// whose rendered name its namePrefix/nameSuffix (or its components')
+    /// change.
+    renamed: HashMap<String, Vec<Renamed>>,
+}
+
+/// An SME that a kustomization renders under another name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renamed {
+    /// Namespace and name as the kustomization's patches see them.
+    namespace: Option<String>,
+    name: String,
+    /// The name it renders with.
+    rendered: String,
+}
+
+/// An SME on its way through kustomizations.
+#[derive(Debug, Clone)]
+struct Obj {
+    namespace: Option<String>,
+    name: String,
+}
+
+/// What kustomize's name transformers do to the SMEs of the repository:
+/// each kustomization's resources (files and directories), its
+/// components, then its namespace, namePrefix and nameSuffix.
+struct NameModel<'a> {
+    /// Kustomizations by directory.
+    kustomizations: HashMap<String, (&'a SourceFile, Value)>,
+    /// SMEs by file.
+    smes: HashMap<&'a str, Vec<Obj>>,
+    memo: HashMap<String, Vec<Obj>>,
+    visiting: std::collections::HashSet<String>,
+}
+
+fn string_of<'v>(v: &'v Value, key: &str) -> &'v str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A kustomization's own transformers, as they change names.
+fn transform(objs: &mut [Obj], k: &Value) {
+    let ns = string_of(k, "namespace");
+    let (prefix, suffix) = (string_of(k, "namePrefix"), string_of(k, "nameSuffix"));
+    for o in objs {
+        if !ns.is_empty() {
+            o.namespace = Some(ns.to_string());
+        }
+        o.name = format!("{prefix}{}{suffix}", o.name);
+    }
+}
+
+fn renames(k: &Value) -> bool {
+    !string_of(k, "namePrefix").is_empty() || !string_of(k, "nameSuffix").is_empty()
+}
+
+impl<'a> NameModel<'a> {
+    fn new(files: &'a [SourceFile]) -> NameModel<'a> {
+        let mut kustomizations = HashMap::new();
+        let mut smes = HashMap::new();
+        for f in files {
+            if f.is_kustomization() {
+                if let Ok(v @ Value::Mapping(_)) = yaml::parse(&f.text) {
+                    kustomizations.insert(dir_of(&f.name).to_string(), (f, v));
+                }
+                continue;
+            }
+            if !f.text.contains(sme::KIND) {
+                continue;
+            }
+            let mut objs = Vec::new();
+            for doc in yaml::split_documents(&f.text) {
+                let Ok(v) = yaml::parse(doc.text) else {
+                    continue;
+                };
+                if !sme::is_sme(&v) {
+                    continue;
+                }
+                let meta = v.get("metadata");
+                let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str);
+                let namespace = meta
+                    .and_then(|m| m.get("namespace"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if let Some(name) = name {
+                    objs.push(Obj {
+                        namespace,
+                        name: name.to_string(),
+                    });
+                }
+            }
+            smes.insert(f.name.as_str(), objs);
+        }
+        NameModel {
+            kustomizations,
+            smes,
+            memo: HashMap::new(),
+            visiting: Default::default(),
+        }
+    }
+
+    /// The SMEs of a kustomization directory as its patches see them
+    /// (resources and components, before its own transformers), and
+    /// whether its components rename.
+    fn seen(&mut self, dir: &str) -> (Vec<Obj>, bool) {
+        let Some((_, k)) = self.kustomizations.get(dir).cloned() else {
+            return (Vec::new(), false);
+        };
+        if !self.visiting.insert(dir.to_string()) {
+            return (Vec::new(), false);
+        }
+        let mut objs = Vec::new();
+        for key in ["resources", "bases"] {
+            for r in k
+                .get(key)
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                let Some(path) = r.as_str().and_then(|r| join(dir, r)) else {
+                    continue;
+                };
+                if self.kustomizations.contains_key(&path) {
+                    objs.extend(self.rendered(&path));
+                } else if let Some(o) = self.smes.get(path.as_str()) {
+                    objs.extend(o.iter().cloned());
+                }
+            }
+        }
+        let mut component_renames = false;
+        for c in k
+            .get("components")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let Some(path) = c.as_str().and_then(|c| join(dir, c)) else {
+                continue;
+            };
+            let Some((_, ck)) = self.kustomizations.get(&path).cloned() else {
+                continue;
+            };
+            let (own, _) = self.seen(&path);
+            objs.extend(own);
+            transform(&mut objs, &ck);
+            component_renames |= renames(&ck);
+        }
+        self.visiting.remove(dir);
+        (objs, component_renames)
+    }
+
+    /// The SMEs a kustomization directory renders.
+    fn rendered(&mut self, dir: &str) -> Vec<Obj> {
+        if let Some(o) = self.memo.get(dir) {
+            return o.clone();
+        }
+        let (mut objs, _) = self.seen(dir);
+        if let Some((_, k)) = self.kustomizations.get(dir) {
+            transform(&mut objs, k);
+        }
+        self.memo.insert(dir.to_string(), objs.clone());
+        objs
+    }
+
+    /// For every kustomization that renames SMEs: which, and to what.
+    fn renamed(mut self) -> HashMap<String, Vec<Renamed>> {
+        let mut dirs: Vec<String> = self.kustomizations.keys().cloned().collect();
+        dirs.sort();
+        let mut out = HashMap::new();
+        for dir in dirs {
+            let (file, k) = self.kustomizations[&dir].clone();
+            if string_of(&k, "kind") == "Component" {
+                continue;
+            }
+            let (seen, component_renames) = self.seen(&dir);
+            if !(renames(&k) || component_renames) || seen.is_empty() {
+                continue;
+            }
+            let mut rendered = seen.clone();
+            transform(&mut rendered, &k);
+            let mut list: Vec<Renamed> = Vec::new();
+            for (s, r) in seen.into_iter().zip(rendered) {
+                let item = Renamed {
+                    namespace: s.namespace,
+                    name: s.name,
+                    rendered: r.name,
+                };
+                if !list.contains(&item) {
+                    list.push(item);
+                }
+            }
+            out.insert(file.name.clone(), list);
+        }
+        out
+    }
 }
 
 fn target_is_sme(entry: &Value) -> bool {
@@ -146,11 +341,16 @@ impl PatchIndex {
             }
         }
         files.sort_by(|a, b| a.name.cmp(&b.name));
+        index.renamed = NameModel::new(files).renamed();
         index
     }
 
     pub fn uses(&self, name: &str) -> Option<&[PatchKind]> {
         self.uses.get(name).map(Vec::as_slice)
+    }
+
+    fn renamed(&self, name: &str) -> &[Renamed] {
+        self.renamed.get(name).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -467,23 +667,152 @@ fn error(
     );
 }
 
-/// A kustomization: the targets of SME patches, and inline patches.
+/// A kustomization: the targets of SME patches, inline patches, and the
+/// pluginName patches its name transformers call for.
 pub fn plan_kustomization<'a>(
     file: &'a SourceFile,
+    index: &PatchIndex,
     opts: &Options,
     notes: &mut Vec<Notification>,
     counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
     let mut out = Vec::new();
+    let mut renamed = if opts.plugin_name {
+        index.renamed(&file.name)
+    } else {
+        &[]
+    };
     for doc in yaml::split_documents(&file.text) {
         let plan = if doc.is_blank() {
             DocPlan::Keep
         } else {
-            plan_kustomization_doc(file, &doc, opts, notes, counters)
+            let plan = plan_kustomization_doc(file, &doc, renamed, opts, notes, counters);
+            renamed = &[];
+            plan
         };
         out.push((doc, plan));
     }
     out
+}
+
+/// A kustomize target name: a regular expression, anchored by kustomize.
+fn name_regex(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
+}
+
+/// The `patches` entry that sets a renamed WasmPlugin's pluginName, as a
+/// value and as text (its lines indented by `indent`).
+fn plugin_name_patch(r: &Renamed, indent: &str, nl: &str) -> (Value, String) {
+    let plugin_name = format!("{}_root", r.rendered);
+    let mut target = Mapping::new();
+    target.insert("group".into(), "extensions.istio.io".into());
+    target.insert("version".into(), "v1alpha1".into());
+    target.insert("kind".into(), wasmplugin::KIND.into());
+    target.insert("name".into(), Value::String(name_regex(&r.name)));
+    if let Some(ns) = &r.namespace {
+        target.insert("namespace".into(), Value::String(ns.clone()));
+    }
+    let patch = format!(
+        "- op: add\n  path: /spec/pluginName\n  value: {}",
+        quoted(&plugin_name)
+    );
+    let mut entry = Mapping::new();
+    entry.insert("target".into(), Value::Mapping(target));
+    entry.insert("patch".into(), Value::String(patch));
+    let mut text = format!(
+        "{indent}# {} renders as {}: Maistra's root_id was {plugin_name}{nl}\
+         {indent}- target:{nl}\
+         {indent}    group: extensions.istio.io{nl}\
+         {indent}    version: v1alpha1{nl}\
+         {indent}    kind: WasmPlugin{nl}\
+         {indent}    name: {}{nl}",
+        r.name,
+        r.rendered,
+        quoted(&name_regex(&r.name)),
+    );
+    if let Some(ns) = &r.namespace {
+        text.push_str(&format!("{indent}    namespace: {}{nl}", quoted(ns)));
+    }
+    text.push_str(&format!(
+        "{indent}  patch: |-{nl}\
+         {indent}    - op: add{nl}\
+         {indent}      path: /spec/pluginName{nl}\
+         {indent}      value: {}{nl}",
+        quoted(&plugin_name)
+    ));
+    (Value::Mapping(entry), text)
+}
+
+/// The edit that appends the pluginName patches of `renamed` to the
+/// kustomization's `patches` (made when there is none).
+fn plugin_name_edit(
+    text: &str,
+    root: &Node,
+    want: &mut Value,
+    renamed: &[Renamed],
+) -> Result<Edit, String> {
+    let nl = super::newline_of(text);
+    let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let (at, indent, head) = match root.entry("patches") {
+        Some((_, seq)) => {
+            let NodeKind::Sequence { flow: false, items } = &seq.kind else {
+                return Err("its patches are not a block list".into());
+            };
+            let Some(first) = items.first() else {
+                return Err("its patches are not a block list".into());
+            };
+            let ls = line_start(first.start);
+            let indent = &text[ls..first.start];
+            let dash = indent.find('-').ok_or("its patches are not a block list")?;
+            if !indent[..dash].bytes().all(|b| b == b' ') {
+                return Err("its patches are not a block list".into());
+            }
+            let at = text[seq.end..].find('\n').map(|i| seq.end + i + 1);
+            match at {
+                Some(at) => (at, indent[..dash].to_string(), String::new()),
+                None => (text.len(), indent[..dash].to_string(), nl.to_string()),
+            }
+        }
+        None => {
+            let head = if text.is_empty() || text.ends_with('\n') {
+                format!("patches:{nl}")
+            } else {
+                format!("{nl}patches:{nl}")
+            };
+            (text.len(), String::new(), head)
+        }
+    };
+    let mut new = head;
+    let mut values = Vec::new();
+    for r in renamed {
+        let (v, t) = plugin_name_patch(r, &indent, nl);
+        values.push(v);
+        new.push_str(&t);
+    }
+    match want.get_mut("patches") {
+        Some(Value::Sequence(list)) => list.extend(values),
+        _ => {
+            if let Value::Mapping(m) = want {
+                m.insert("patches".into(), Value::Sequence(values));
+            }
+        }
+    }
+    Ok(Edit {
+        start: at,
+        end: at,
+        text: new,
+    })
 }
 
 fn seq_items<'n>(root: &'n Node, key: &str) -> &'n [Node] {
@@ -496,6 +825,7 @@ fn seq_items<'n>(root: &'n Node, key: &str) -> &'n [Node] {
 fn plan_kustomization_doc(
     file: &SourceFile,
     doc: &Document,
+    renamed: &[Renamed],
     opts: &Options,
     notes: &mut Vec<Notification>,
     counters: &mut Counters,
@@ -513,7 +843,7 @@ fn plan_kustomization_doc(
             return DocPlan::Keep;
         }
     };
-    if !doc.text.contains(sme::KIND) {
+    if !doc.text.contains(sme::KIND) && renamed.is_empty() {
         return DocPlan::Keep;
     }
     let root = match yaml::parse_spans(doc.text) {
@@ -613,6 +943,38 @@ fn plan_kustomization_doc(
             }
         }
     }
+    if !renamed.is_empty() {
+        let at = ["namePrefix", "nameSuffix", "components"]
+            .iter()
+            .find_map(|k| root.entry(k))
+            .map_or(doc.content_line(), |(k, _)| line(k));
+        match plugin_name_edit(doc.text, &root, &mut want, renamed) {
+            Ok(e) => {
+                edits.push(e);
+                notes.push(
+                    note(
+                        Level::Info,
+                        &file.name,
+                        at,
+                        format!(
+                            "name transformers rename {}: a patch sets each WasmPlugin's pluginName to its rendered name + _root (Maistra's root_id)",
+                            plural_smes(renamed.len())
+                        ),
+                    ),
+                );
+            }
+            Err(why) => {
+                error(
+                    notes,
+                    counters,
+                    &file.name,
+                    at,
+                    format!("namePrefix/nameSuffix rename {}, so each needs a pluginName patch, but {why}", plural_smes(renamed.len())),
+                );
+                return DocPlan::Keep;
+            }
+        }
+    }
     if edits.is_empty() {
         return DocPlan::Keep;
     }
@@ -632,6 +994,14 @@ fn plan_kustomization_doc(
             error(notes, counters, &file.name, doc.content_line(), why);
             DocPlan::Keep
         }
+    }
+}
+
+fn plural_smes(n: usize) -> String {
+    if n == 1 {
+        "1 ServiceMeshExtension".into()
+    } else {
+        format!("{n} ServiceMeshExtensions")
     }
 }
 

@@ -323,7 +323,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     let mut plans: Vec<FilePlan> = Vec::with_capacity(files.len());
     for file in &files {
         let docs = if file.is_kustomization() {
-            kustomize::plan_kustomization(file, opts, &mut extra, &mut counters)
+            kustomize::plan_kustomization(file, &patch_index, opts, &mut extra, &mut counters)
         } else if let Some(uses) = patch_index.uses(&file.name) {
             kustomize::plan_patch_file(file, uses, opts, &mut extra, &mut counters)
         } else {

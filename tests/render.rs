@@ -537,3 +537,21 @@ fn without_plugin_names_no_patch_is_added() {
     let k = std::fs::read_to_string(work.path().join("overlays/eu/kustomization.yaml")).unwrap();
     assert!(!k.contains("pluginName"), "{k}");
 }
+
+#[test]
+fn replacements_follow_the_fields_to_the_wasmplugin() {
+    // Inline and in a file; into spec.image (oci:// kept through the
+    // delimiter and index options, also for a tag-only replacement),
+    // spec.config, a selector label, with a reject, and from spec.image.
+    let (_, work) = RenderCase::new("testdata/render/replacements").run();
+    let tag = std::fs::read_to_string(work.path().join("overlays/tag/tag.yaml")).unwrap();
+    assert!(
+        tag.contains("    - spec.url\n    options:\n      delimiter: ':'\n      index: 2\n"),
+        "{tag}"
+    );
+}
+
+#[test]
+fn vars_and_field_specs_follow_the_fields_to_the_wasmplugin() {
+    RenderCase::new("testdata/render/vars").run();
+}

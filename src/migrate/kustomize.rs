@@ -32,6 +32,12 @@ pub enum PatchKind {
     /// A file named by an entry whose target is a ServiceMeshExtension:
     /// JSON 6902 operations, or a strategic-merge document.
     Targeted,
+    /// A file of `replacements` (named by an entry's `path`).
+    Replacements,
+    /// A transformer configuration (`configurations`): field specs.
+    Configuration,
+    /// OpenAPI definitions (`crds`).
+    Crds,
 }
 
 /// Which files kustomizations use as patches, by display name, and the
@@ -298,6 +304,25 @@ impl PatchIndex {
                 for p in list.iter().filter_map(Value::as_str) {
                     if !p.contains('\n') {
                         add(p, PatchKind::StrategicMerge);
+                    }
+                }
+            }
+            if let Some(Value::Sequence(list)) = k.get("replacements") {
+                for p in list
+                    .iter()
+                    .filter_map(|e| e.get("path"))
+                    .filter_map(Value::as_str)
+                {
+                    add(p, PatchKind::Replacements);
+                }
+            }
+            for (key, kind) in [
+                ("configurations", PatchKind::Configuration),
+                ("crds", PatchKind::Crds),
+            ] {
+                if let Some(Value::Sequence(list)) = k.get(key) {
+                    for p in list.iter().filter_map(Value::as_str) {
+                        add(p, kind);
                     }
                 }
             }
@@ -604,6 +629,235 @@ fn convert_partial(
     Ok(Value::Mapping(out))
 }
 
+/// A kustomize selector (`target`, `select`, `reject`, `objref`) of kind
+/// ServiceMeshExtension, made to select the WasmPlugin; `None` when it
+/// selects something else.
+fn retarget_selector(sel: &Value) -> Option<Value> {
+    if sel.get("kind").and_then(Value::as_str) != Some(sme::KIND) {
+        return None;
+    }
+    let mut t = sel.clone();
+    t["kind"] = Value::String(wasmplugin::KIND.into());
+    if t.get("group").is_some() {
+        t["group"] = Value::String("extensions.istio.io".into());
+    }
+    if t.get("version").is_some() {
+        t["version"] = Value::String("v1alpha1".into());
+    }
+    if t.get("apiVersion").is_some() {
+        t["apiVersion"] = Value::String(wasmplugin::API_VERSION.into());
+    }
+    Some(t)
+}
+
+/// A kustomize field path (`spec.config.[name=a].x`): dot-separated,
+/// brackets kept whole.
+fn split_field_path(path: &str, sep: char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0;
+    for c in path.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            _ => {}
+        }
+        if c == sep && depth == 0 {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// Where an SME field a kustomize construct reads or writes lies in the
+/// WasmPlugin, for values that keep their meaning there; an error for the
+/// fields whose values change (phase, pull secrets) or have no equivalent.
+fn moved_path(segs: &[String], warnings: &mut Vec<String>) -> Result<Vec<String>, String> {
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match s.as_slice() {
+        ["spec", "phase"] => Err("a phase written by kustomize cannot be mapped to a WasmPlugin phase (PostAuthN and PostAuthZ fold into other phases, PostStats has none)".into()),
+        ["spec", "imagePullSecrets", ..] => Err("imagePullSecrets (a list) becomes imagePullSecret (one name)".into()),
+        ["spec", "imagePullPolicy"] => Err("imagePullPolicy Never has no WasmPlugin equivalent".into()),
+        ["spec", "workloadSelector"] | ["spec", "workloadSelector", "labels"] => {
+            Err("the whole workloadSelector cannot be moved: name a label (spec.workloadSelector.labels.KEY)".into())
+        }
+        ["spec", "priority"] => {
+            warnings.push("a priority written by kustomize is not part of the order reconciliation across the repository: check that the order still matches Maistra's".into());
+            Ok(segs.to_vec())
+        }
+        ["spec"] => Err("the whole spec cannot be moved field by field".into()),
+        ["spec", "image" | "config" | "workloadSelector", ..] => Ok(fields::plugin_path(&s)),
+        ["spec", other, ..] => Err(format!("spec.{other} has no WasmPlugin equivalent")),
+        ["status", ..] => Err("status has no meaning for a WasmPlugin".into()),
+        _ => Ok(segs.to_vec()),
+    }
+}
+
+/// The `options` that keep `oci://` in front of an image a replacement
+/// writes into (or reads from) spec.url.
+fn url_options(options: Option<&Value>) -> Result<Value, String> {
+    const SCHEME: &str = "oci://";
+    let mut o = match options {
+        None => Mapping::new(),
+        Some(Value::Mapping(m)) => m.clone(),
+        Some(_) => return Err("options is not a mapping".into()),
+    };
+    match o.get("delimiter").and_then(Value::as_str) {
+        None | Some("") => {
+            if o.contains_key("index") {
+                return Err("options has an index without a delimiter".into());
+            }
+            o.insert("delimiter".into(), SCHEME.into());
+            o.insert("index".into(), 1.into());
+        }
+        Some(d) => {
+            let index = o.get("index").and_then(Value::as_i64).unwrap_or(0);
+            if index <= 0 {
+                return Err(format!(
+                    "options (delimiter {d:?}, index {index}) replace the start of the image, which spec.url begins with oci://"
+                ));
+            }
+            let shift = SCHEME.matches(d).count() as i64;
+            o.insert("index".into(), (index + shift).into());
+        }
+    }
+    Ok(Value::Mapping(o))
+}
+
+/// A `replacements` entry whose source or targets select SMEs, retargeted.
+fn retarget_replacement(entry: &Value, warnings: &mut Vec<String>) -> Result<Value, String> {
+    let mut want = entry.clone();
+    if let Some(src) = entry.get("source") {
+        if let Some(mut t) = retarget_selector(src) {
+            let path = src
+                .get("fieldPath")
+                .and_then(Value::as_str)
+                .unwrap_or("metadata.name");
+            let segs = moved_path(&split_field_path(path, '.'), warnings)
+                .map_err(|e| format!("source fieldPath {path}: {e}"))?;
+            if src.get("fieldPath").is_some() {
+                t["fieldPath"] = Value::String(segs.join("."));
+            }
+            if path == "spec.image" {
+                let o = url_options(src.get("options"))
+                    .map_err(|e| format!("source fieldPath {path}: {e}"))?;
+                t["options"] = o;
+            }
+            want["source"] = t;
+        }
+    }
+    if let Some(Value::Sequence(targets)) = entry.get("targets") {
+        for (i, target) in targets.iter().enumerate() {
+            let Some(sel) = target.get("select") else {
+                continue;
+            };
+            let mut new = target.clone();
+            if let Some(Value::Sequence(rejects)) = target.get("reject") {
+                for (j, r) in rejects.iter().enumerate() {
+                    if let Some(t) = retarget_selector(r) {
+                        new["reject"][j] = t;
+                    }
+                }
+            }
+            let Some(t) = retarget_selector(sel) else {
+                want["targets"][i] = new;
+                continue;
+            };
+            new["select"] = t;
+            let paths: Vec<&str> = target
+                .get("fieldPaths")
+                .and_then(Value::as_sequence)
+                .map(|l| l.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut moved = Vec::new();
+            for p in &paths {
+                let segs = moved_path(&split_field_path(p, '.'), warnings)
+                    .map_err(|e| format!("target {} fieldPath {p}: {e}", i + 1))?;
+                moved.push(Value::String(segs.join(".")));
+            }
+            if paths.contains(&"spec.image") {
+                if paths.len() > 1 {
+                    return Err(format!(
+                        "target {} writes spec.image with other fields: spec.url needs its own options; give spec.image a target of its own",
+                        i + 1
+                    ));
+                }
+                let o = url_options(target.get("options"))
+                    .map_err(|e| format!("target {} fieldPath spec.image: {e}", i + 1))?;
+                new["options"] = o;
+            }
+            if !moved.is_empty() {
+                new["fieldPaths"] = Value::Sequence(moved);
+            }
+            want["targets"][i] = new;
+        }
+    }
+    Ok(want)
+}
+
+/// A `vars` entry whose objref is an SME, retargeted.
+fn retarget_var(entry: &Value, warnings: &mut Vec<String>) -> Result<Value, String> {
+    let mut want = entry.clone();
+    let Some(t) = entry.get("objref").and_then(retarget_selector) else {
+        return Ok(want);
+    };
+    want["objref"] = t;
+    let path = entry
+        .get("fieldref")
+        .and_then(|f| f.get("fieldpath"))
+        .and_then(Value::as_str)
+        .unwrap_or("metadata.name");
+    if path == "spec.image" {
+        return Err("a variable of spec.image would hold the url with oci:// in front; use a replacement (its delimiter and index options keep the scheme)".into());
+    }
+    let segs = moved_path(&split_field_path(path, '.'), warnings)
+        .map_err(|e| format!("fieldref {path}: {e}"))?;
+    if entry
+        .get("fieldref")
+        .and_then(|f| f.get("fieldpath"))
+        .is_some()
+    {
+        want["fieldref"]["fieldpath"] = Value::String(segs.join("."));
+    }
+    Ok(want)
+}
+
+/// Field specs (`configurations`: `{path, kind, group, version}`, also
+/// nested in nameReference) that name SME fields, retargeted.
+fn retarget_field_specs(v: &Value, warnings: &mut Vec<String>) -> Result<Value, String> {
+    match v {
+        Value::Mapping(m) => {
+            let mut out = Mapping::new();
+            for (k, val) in m {
+                out.insert(k.clone(), retarget_field_specs(val, warnings)?);
+            }
+            let mut out = Value::Mapping(out);
+            if let Some(mut t) = retarget_selector(&out) {
+                if let Some(path) = v.get("path").and_then(Value::as_str) {
+                    if path == "spec/image" {
+                        return Err("a field spec of spec/image: spec.url holds oci:// in front of the image, which a transformer would not keep".into());
+                    }
+                    let segs = moved_path(&split_field_path(path, '/'), warnings)
+                        .map_err(|e| format!("field spec {path}: {e}"))?;
+                    t["path"] = Value::String(segs.join("/"));
+                }
+                out = t;
+            }
+            Ok(out)
+        }
+        Value::Sequence(items) => Ok(Value::Sequence(
+            items
+                .iter()
+                .map(|i| retarget_field_specs(i, warnings))
+                .collect::<Result<_, _>>()?,
+        )),
+        other => Ok(other.clone()),
+    }
+}
+
 /// The patch text `inner` (a JSON 6902 list or a strategic-merge document)
 /// rewritten in place; `None` when it needs no change.
 fn convert_patch_text(
@@ -665,6 +919,103 @@ fn error(
         )
         .advice("rewrite it by hand for WasmPlugin; it was left as it was"),
     );
+}
+
+/// An ERROR for a kustomize construct that cannot be carried over: its
+/// file is left as it was.
+fn refuse(
+    notes: &mut Vec<Notification>,
+    counters: &mut Counters,
+    file: &str,
+    line: usize,
+    construct: &str,
+    why: String,
+) {
+    counters.failed += 1;
+    notes.push(
+        note(
+            Level::Error,
+            file,
+            line,
+            format!("{construct} naming a ServiceMeshExtension cannot be carried over to the WasmPlugin: {why}"),
+        )
+        .advice("rewrite it by hand for WasmPlugin; this file was left as it was"),
+    );
+}
+
+/// A file of replacements, field specs or OpenAPI definitions that a
+/// kustomization names, where they name SMEs.
+fn plan_construct_file<'a>(
+    file: &'a SourceFile,
+    kind: PatchKind,
+    notes: &mut Vec<Notification>,
+    counters: &mut Counters,
+) -> Vec<(Document<'a>, DocPlan)> {
+    let docs = yaml::split_documents(&file.text);
+    let construct = match kind {
+        PatchKind::Replacements => "replacements",
+        PatchKind::Configuration => "a transformer configuration",
+        _ => "crds",
+    };
+    let mut plans = Vec::new();
+    for doc in &docs {
+        if doc.is_blank() || !doc.text.contains(sme::KIND) {
+            plans.push(DocPlan::Keep);
+            continue;
+        }
+        let line = doc.content_line();
+        let have = match yaml::parse(doc.text) {
+            Ok(v) => v,
+            Err(e) => {
+                counters.unreadable += 1;
+                notes.push(
+                    crate::stream::parse_error(&file.name, doc, &e)
+                        .advice("fix the file; it was left untouched"),
+                );
+                return docs.into_iter().map(|d| (d, DocPlan::Keep)).collect();
+            }
+        };
+        let mut warnings = Vec::new();
+        let want = match kind {
+            PatchKind::Replacements => match &have {
+                Value::Sequence(list) => list
+                    .iter()
+                    .map(|e| retarget_replacement(e, &mut warnings))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Sequence),
+                other => retarget_replacement(other, &mut warnings),
+            },
+            PatchKind::Configuration => retarget_field_specs(&have, &mut warnings),
+            _ => Err("OpenAPI definitions of ServiceMeshExtension fields are not rewritten".into()),
+        };
+        let text = want.and_then(|want| {
+            if want == have {
+                return Ok(None);
+            }
+            rewrite::rewrite(doc.text, &have, &want, rewrite::no_renames)
+                .map_err(|e| e.0)
+                .and_then(|t| match yaml::parse(&t) {
+                    Ok(v) if v == want => Ok(Some(t)),
+                    _ => Err("the edited file would mean something else".into()),
+                })
+        });
+        match text {
+            Ok(Some(t)) => {
+                counters.patches += 1;
+                warn_all(notes, &file.name, line, warnings);
+                plans.push(DocPlan::Text(t));
+            }
+            Ok(None) => plans.push(DocPlan::Keep),
+            Err(why) => {
+                let at = doc
+                    .find_line_containing(sme::KIND)
+                    .map_or(line, |p| doc.start_line + p);
+                refuse(notes, counters, &file.name, at, construct, why);
+                return docs.into_iter().map(|d| (d, DocPlan::Keep)).collect();
+            }
+        }
+    }
+    docs.into_iter().zip(plans).collect()
 }
 
 /// A kustomization: the targets of SME patches, inline patches, and the
@@ -943,6 +1294,49 @@ fn plan_kustomization_doc(
             }
         }
     }
+    // Replacements written inline, and vars, whose selectors name SMEs.
+    for key in ["replacements", "vars"] {
+        for (i, node) in seq_items(&root, key).iter().enumerate() {
+            let Some(entry) = have.get(key).and_then(|l| l.get(i)) else {
+                error(
+                    notes,
+                    counters,
+                    &file.name,
+                    doc.content_line(),
+                    format!("{key} could not be read item by item"),
+                );
+                return DocPlan::Keep;
+            };
+            let entry = entry.clone();
+            let mut warnings = Vec::new();
+            let new = if key == "vars" {
+                retarget_var(&entry, &mut warnings)
+            } else {
+                retarget_replacement(&entry, &mut warnings)
+            };
+            let result = new.and_then(|new| {
+                if new == entry {
+                    return Ok(None);
+                }
+                rewrite::node_edits(doc.text, node, &entry, &new, rewrite::no_renames)
+                    .map(|e| Some((new, e)))
+                    .map_err(|e| e.0)
+            });
+            match result {
+                Ok(None) => {}
+                Ok(Some((new, mut e))) => {
+                    counters.patches += 1;
+                    edits.append(&mut e);
+                    want[key][i] = new;
+                    warn_all(notes, &file.name, line(node), warnings);
+                }
+                Err(why) => {
+                    refuse(notes, counters, &file.name, line(node), key, why);
+                    return DocPlan::Keep;
+                }
+            }
+        }
+    }
     if !renamed.is_empty() {
         let at = ["namePrefix", "nameSuffix", "components"]
             .iter()
@@ -1052,6 +1446,14 @@ pub fn plan_patch_file<'a>(
     notes: &mut Vec<Notification>,
     counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
+    if let Some(kind) = uses.iter().copied().find(|k| {
+        matches!(
+            k,
+            PatchKind::Replacements | PatchKind::Configuration | PatchKind::Crds
+        )
+    }) {
+        return plan_construct_file(file, kind, notes, counters);
+    }
     let targeted = uses.contains(&PatchKind::Targeted);
     let mut out = Vec::new();
     for doc in yaml::split_documents(&file.text) {

@@ -555,3 +555,22 @@ fn replacements_follow_the_fields_to_the_wasmplugin() {
 fn vars_and_field_specs_follow_the_fields_to_the_wasmplugin() {
     RenderCase::new("testdata/render/vars").run();
 }
+
+#[test]
+fn what_cannot_keep_its_meaning_is_refused_and_left_alone() {
+    RenderCase::new("testdata/render/refused")
+        .refused(&[
+            // A replacement into spec.phase: an SME phase name is no WasmPlugin phase.
+            ("kustomize overlays/phase", "overlays/phase/kustomization.yaml"),
+            // A var of spec.image would carry oci:// into the Deployment.
+            ("kustomize overlays/var-image", "overlays/var-image/kustomization.yaml"),
+            // OpenAPI definitions of SME fields.
+            ("kustomize overlays/crds", "overlays/crds/crds.json"),
+        ])
+        .stderr_has(&[
+            "overlays/phase/kustomization.yaml:6: ERROR: replacements naming a ServiceMeshExtension cannot be carried over to the WasmPlugin: target 1 fieldPath spec.phase",
+            "overlays/var-image/kustomization.yaml:5: ERROR: vars naming a ServiceMeshExtension",
+            "overlays/crds/crds.json:2: ERROR: crds naming a ServiceMeshExtension",
+        ])
+        .run();
+}

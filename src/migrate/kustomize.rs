@@ -678,7 +678,7 @@ fn split_field_path(path: &str, sep: char) -> Vec<String> {
 fn moved_path(segs: &[String], warnings: &mut Vec<String>) -> Result<Vec<String>, String> {
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     match s.as_slice() {
-        ["spec", "phase"] => Err("a phase written by kustomize cannot be mapped to a WasmPlugin phase (PostAuthN and PostAuthZ fold into other phases, PostStats has none)".into()),
+        ["spec", "phase"] => Err("kustomize copies a phase as it is, and no SME phase name is a WasmPlugin phase; write the WasmPlugin phase (see the phase table) where the value comes from".into()),
         ["spec", "imagePullSecrets", ..] => Err("imagePullSecrets (a list) becomes imagePullSecret (one name)".into()),
         ["spec", "imagePullPolicy"] => Err("imagePullPolicy Never has no WasmPlugin equivalent".into()),
         ["spec", "workloadSelector"] | ["spec", "workloadSelector", "labels"] => {

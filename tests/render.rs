@@ -436,6 +436,25 @@ impl<'a> RenderCase<'a> {
             "{}\n--- migrate's stderr:\n{stderr}",
             failures.join("\n\n")
         );
+        // A second run changes nothing.
+        let snapshot = |d: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+            files_below(d)
+                .into_iter()
+                .map(|f| (f.clone(), std::fs::read(&f).unwrap()))
+                .collect()
+        };
+        let before = snapshot(work.path());
+        let again = sme2wasm()
+            .arg("migrate")
+            .args(self.args)
+            .arg(work.path())
+            .output()
+            .unwrap();
+        assert!(
+            snapshot(work.path()) == before,
+            "a second run changed files:\n{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
         (stderr, work)
     }
 }
@@ -519,7 +538,7 @@ fn name_transformers_keep_the_root_id() {
             "overlays/canary/kustomization.yaml:5: INFO: name transformers rename 2",
         ])
         .run();
-    // A second run changes nothing.
+    // A second run finds nothing left to do.
     let again = sme2wasm().arg("migrate").arg(work.path()).output().unwrap();
     let again = String::from_utf8_lossy(&again.stderr);
     assert!(

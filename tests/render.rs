@@ -593,3 +593,19 @@ fn what_cannot_keep_its_meaning_is_refused_and_left_alone() {
         ])
         .run();
 }
+
+#[test]
+fn the_namespace_transformer_decides_which_smes_meet_for_the_order() {
+    // In their files the two SMEs lie in different namespaces; the overlay
+    // puts both in one, where PostAuthN must stay before PreAuthZ.
+    let (stderr, work) = RenderCase::new("testdata/render/namespaces").run();
+    assert!(
+        stderr.contains("WARN shared/authn-extra: priority changed from 1 to 11"),
+        "{stderr}"
+    );
+    let a = std::fs::read_to_string(work.path().join("team-a/sme.yaml")).unwrap();
+    assert!(
+        a.contains("  namespace: team-a\n") && a.contains("  priority: 11\n"),
+        "{a}"
+    );
+}

@@ -49,6 +49,8 @@ pub struct PatchIndex {
     /// whose rendered name its namePrefix/nameSuffix (or its components')
     /// change.
     renamed: HashMap<String, Vec<Renamed>>,
+    /// SMEs that the kustomizations render in another namespace.
+    namespaces: HashMap<Origin, String>,
 }
 
 /// An SME that a kustomization renders under another name.
@@ -66,7 +68,12 @@ pub struct Renamed {
 struct Obj {
     namespace: Option<String>,
     name: String,
+    /// Index into `NameModel::origins`.
+    origin: usize,
 }
+
+/// An SME where it is written: file, name, namespace.
+type Origin = (String, String, Option<String>);
 
 /// What kustomize's name transformers do to the SMEs of the repository:
 /// each kustomization's resources (files and directories), its
@@ -76,6 +83,7 @@ struct NameModel<'a> {
     kustomizations: HashMap<String, (&'a SourceFile, Value)>,
     /// SMEs by file.
     smes: HashMap<&'a str, Vec<Obj>>,
+    origins: Vec<Origin>,
     memo: HashMap<String, Vec<Obj>>,
     visiting: std::collections::HashSet<String>,
 }
@@ -104,6 +112,7 @@ impl<'a> NameModel<'a> {
     fn new(files: &'a [SourceFile]) -> NameModel<'a> {
         let mut kustomizations = HashMap::new();
         let mut smes = HashMap::new();
+        let mut origins = Vec::new();
         for f in files {
             if f.is_kustomization() {
                 if let Ok(v @ Value::Mapping(_)) = yaml::parse(&f.text) {
@@ -130,9 +139,11 @@ impl<'a> NameModel<'a> {
                     .map(str::to_string);
                 if let Some(name) = name {
                     objs.push(Obj {
-                        namespace,
+                        namespace: namespace.clone(),
                         name: name.to_string(),
+                        origin: origins.len(),
                     });
+                    origins.push((f.name.clone(), name.to_string(), namespace));
                 }
             }
             smes.insert(f.name.as_str(), objs);
@@ -140,6 +151,7 @@ impl<'a> NameModel<'a> {
         NameModel {
             kustomizations,
             smes,
+            origins,
             memo: HashMap::new(),
             visiting: Default::default(),
         }
@@ -208,8 +220,105 @@ impl<'a> NameModel<'a> {
         objs
     }
 
+    /// The kustomizations no other one uses: what the repository renders.
+    fn roots(&self) -> Vec<String> {
+        let mut used = std::collections::HashSet::new();
+        for (dir, (_, k)) in &self.kustomizations {
+            for key in ["resources", "bases", "components"] {
+                for r in k
+                    .get(key)
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(p) = r.as_str().and_then(|r| join(dir, r)) {
+                        used.insert(p);
+                    }
+                }
+            }
+        }
+        let mut roots: Vec<String> = self
+            .kustomizations
+            .iter()
+            .filter(|(d, (_, k))| !used.contains(*d) && string_of(k, "kind") != "Component")
+            .map(|(d, _)| d.clone())
+            .collect();
+        roots.sort();
+        roots
+    }
+
+    /// Where namespace transformers put SMEs: for each SME that every
+    /// rendering puts in one namespace other than its file's, that
+    /// namespace (so that the order is reconciled among the SMEs it meets
+    /// there); and a WARN for each rendering that still groups SMEs
+    /// otherwise than the run reconciles them.
+    fn namespaces(&mut self, notes: &mut Vec<Notification>) -> HashMap<Origin, String> {
+        let roots = self.roots();
+        let renderings: Vec<(String, Vec<Obj>)> = roots
+            .into_iter()
+            .map(|d| {
+                let objs = self.rendered(&d);
+                (d, objs)
+            })
+            .collect();
+        let mut seen_in: HashMap<usize, Vec<Option<String>>> = HashMap::new();
+        for (_, objs) in &renderings {
+            for o in objs {
+                let list = seen_in.entry(o.origin).or_default();
+                if !list.contains(&o.namespace) {
+                    list.push(o.namespace.clone());
+                }
+            }
+        }
+        let mut effective: Vec<Option<String>> =
+            self.origins.iter().map(|(_, _, ns)| ns.clone()).collect();
+        let mut out = HashMap::new();
+        for (origin, list) in &seen_in {
+            if let [Some(ns)] = list.as_slice() {
+                if effective[*origin].as_ref() != Some(ns) {
+                    effective[*origin] = Some(ns.clone());
+                    out.insert(self.origins[*origin].clone(), ns.clone());
+                }
+            }
+        }
+        for (dir, objs) in &renderings {
+            let mut split = None;
+            'pairs: for (i, a) in objs.iter().enumerate() {
+                for b in &objs[i + 1..] {
+                    let together = a.namespace == b.namespace;
+                    let reconciled = effective[a.origin] == effective[b.origin];
+                    if together != reconciled {
+                        split = Some((a.clone(), b.clone(), together));
+                        break 'pairs;
+                    }
+                }
+            }
+            if let Some((a, b, together)) = split {
+                let (file, _) = &self.kustomizations[dir];
+                let how = if together {
+                    "renders them in one namespace, but other renderings put them in different ones"
+                } else {
+                    "renders them in different namespaces, but other renderings put them in one"
+                };
+                notes.push(
+                    note(
+                        Level::Warn,
+                        &file.name,
+                        line_of(&file.text, "namespace"),
+                        format!(
+                            "{} and {}: this kustomization {how}; their priorities were reconciled for one of the two",
+                            a.name, b.name
+                        ),
+                    )
+                    .advice("render this kustomization and check the WasmPlugins' order"),
+                );
+            }
+        }
+        out
+    }
+
     /// For every kustomization that renames SMEs: which, and to what.
-    fn renamed(mut self) -> HashMap<String, Vec<Renamed>> {
+    fn renamed(&mut self) -> HashMap<String, Vec<Renamed>> {
         let mut dirs: Vec<String> = self.kustomizations.keys().cloned().collect();
         dirs.sort();
         let mut out = HashMap::new();
@@ -366,8 +475,27 @@ impl PatchIndex {
             }
         }
         files.sort_by(|a, b| a.name.cmp(&b.name));
-        index.renamed = NameModel::new(files).renamed();
+        let mut model = NameModel::new(files);
+        index.renamed = model.renamed();
+        index.namespaces = model.namespaces(notes);
         index
+    }
+
+    /// The namespace the kustomizations render an SME in, where it is
+    /// another than the one its file gives.
+    pub fn rendered_namespace(
+        &self,
+        file: &str,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Option<&str> {
+        self.namespaces
+            .get(&(
+                file.to_string(),
+                name.to_string(),
+                namespace.map(str::to_string),
+            ))
+            .map(String::as_str)
     }
 
     pub fn uses(&self, name: &str) -> Option<&[PatchKind]> {

@@ -329,6 +329,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         } else {
             plan_plain(
                 file,
+                &patch_index,
                 opts,
                 &mut conv,
                 &mut plugins,
@@ -377,6 +378,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
 
 fn plan_plain<'a>(
     file: &'a SourceFile,
+    index: &kustomize::PatchIndex,
     opts: &Options,
     conv: &mut Converter,
     plugins: &mut Vec<WasmPlugin>,
@@ -416,7 +418,8 @@ fn plan_plain<'a>(
         };
         if sme::is_sme(&have) {
             counters.remaining += 1;
-            let plan = match stream::read_sme(&have, &site, conv).and_then(|s| conv.add(&s, &site))
+            let plan = match stream::read_sme(&have, &site, conv)
+                .and_then(|s| add_in_rendered_namespace(conv, index, &file.name, s, &site))
             {
                 Some((id, plugin)) => {
                     debug_assert_eq!(id, plugins.len());
@@ -466,6 +469,26 @@ fn plan_plain<'a>(
         out.push((doc, plan));
     }
     out
+}
+
+/// Add an SME to the run; where kustomize's namespace transformers render
+/// it in another namespace than its file says, its order is reconciled
+/// among the SMEs of that namespace, and the plugin keeps the file's.
+fn add_in_rendered_namespace(
+    conv: &mut Converter,
+    index: &kustomize::PatchIndex,
+    file: &str,
+    mut sme: sme::ServiceMeshExtension,
+    site: &Site,
+) -> Option<(usize, WasmPlugin)> {
+    let written = sme.namespace.clone();
+    let Some(ns) = index.rendered_namespace(file, &sme.name, written.as_deref()) else {
+        return conv.add_owned(sme, site);
+    };
+    sme.namespace = Some(ns.to_string());
+    let (id, mut plugin) = conv.add_owned(sme, site)?;
+    plugin.metadata.namespace = written;
+    Some((id, plugin))
 }
 
 /// The line ending a text uses.

@@ -1648,6 +1648,150 @@ mod tests {
     }
 
     #[test]
+    fn url_options_keep_the_scheme() {
+        let o = |t: &str| url_options(Some(&yaml::parse(t).unwrap()));
+        let none = url_options(None).unwrap();
+        assert_eq!(
+            none,
+            yaml::parse("{delimiter: 'oci://', index: 1}").unwrap()
+        );
+        assert_eq!(
+            o("{delimiter: ':', index: 1}").unwrap(),
+            yaml::parse("{delimiter: ':', index: 2}").unwrap()
+        );
+        assert_eq!(
+            o("{delimiter: '/', index: 1}").unwrap(),
+            yaml::parse("{delimiter: '/', index: 3}").unwrap()
+        );
+        assert_eq!(
+            o("{delimiter: '@', index: 1, create: true}").unwrap(),
+            yaml::parse("{delimiter: '@', index: 1, create: true}").unwrap()
+        );
+        assert!(o("{delimiter: ':', index: 0}").is_err());
+        assert!(o("{index: 1}").is_err());
+    }
+
+    #[test]
+    fn field_paths_move_with_the_renamed_fields() {
+        let mut w = Vec::new();
+        let mv = |p: &str, w: &mut Vec<String>| {
+            moved_path(&split_field_path(p, '.'), w).map(|s| s.join("."))
+        };
+        assert_eq!(
+            mv("spec.config.rules.[name=a.b].level", &mut w).unwrap(),
+            "spec.pluginConfig.rules.[name=a.b].level"
+        );
+        assert_eq!(
+            mv("spec.workloadSelector.labels.app", &mut w).unwrap(),
+            "spec.selector.matchLabels.app"
+        );
+        assert_eq!(
+            mv("metadata.labels.x", &mut w).unwrap(),
+            "metadata.labels.x"
+        );
+        assert!(w.is_empty());
+        assert_eq!(mv("spec.priority", &mut w).unwrap(), "spec.priority");
+        assert_eq!(w.len(), 1);
+        for refused in [
+            "spec.phase",
+            "spec.imagePullSecrets.0.name",
+            "spec.workloadSelector",
+            "spec.foo",
+            "status.phase",
+        ] {
+            assert!(mv(refused, &mut w).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn selectors_of_other_kinds_are_left_alone() {
+        assert_eq!(
+            retarget_selector(&yaml::parse("{kind: ConfigMap, name: x}").unwrap()),
+            None
+        );
+        assert_eq!(
+            retarget_selector(
+                &yaml::parse("{kind: ServiceMeshExtension, group: maistra.io, name: x}").unwrap()
+            ),
+            Some(yaml::parse("{kind: WasmPlugin, group: extensions.istio.io, name: x}").unwrap())
+        );
+        assert_eq!(name_regex("a.b"), "a\\.b");
+    }
+
+    fn model(files: &[(&str, &str)]) -> (HashMap<String, Vec<Renamed>>, Vec<Notification>) {
+        let files: Vec<SourceFile> = files
+            .iter()
+            .map(|(n, t)| SourceFile {
+                path: std::path::PathBuf::from(n),
+                name: n.to_string(),
+                text: t.to_string(),
+            })
+            .collect();
+        let mut m = NameModel::new(&files);
+        let mut notes = Vec::new();
+        let renamed = m.renamed();
+        m.namespaces(&mut notes);
+        (renamed, notes)
+    }
+
+    const SME_A: &str = "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: a\n  namespace: n1\nspec: {}\n";
+    const SME_B: &str = "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: b\n  namespace: n2\nspec: {}\n";
+
+    #[test]
+    fn prefixes_of_overlays_and_components_add_up() {
+        let (renamed, _) = model(&[
+            ("base/kustomization.yaml", "resources: [a.yaml]\n"),
+            ("base/a.yaml", SME_A),
+            ("c/kustomization.yaml", "kind: Component\nnameSuffix: -c\n"),
+            (
+                "o/kustomization.yaml",
+                "resources: [../base]\ncomponents: [../c]\nnamePrefix: p-\nnamespace: x\n",
+            ),
+            (
+                "top/kustomization.yaml",
+                "resources: [../o]\nnamePrefix: t-\n",
+            ),
+        ]);
+        let o = &renamed["o/kustomization.yaml"];
+        assert_eq!(
+            (o[0].name.as_str(), o[0].rendered.as_str()),
+            ("a-c", "p-a-c")
+        );
+        assert_eq!(o[0].namespace.as_deref(), Some("n1"));
+        let t = &renamed["top/kustomization.yaml"];
+        assert_eq!(
+            (t[0].name.as_str(), t[0].rendered.as_str()),
+            ("p-a-c", "t-p-a-c")
+        );
+        assert_eq!(t[0].namespace.as_deref(), Some("x"));
+        assert!(!renamed.contains_key("base/kustomization.yaml"));
+    }
+
+    #[test]
+    fn renderings_that_group_smes_differently_are_named() {
+        let (_, notes) = model(&[
+            ("a/kustomization.yaml", "resources: [a.yaml]\n"),
+            ("a/a.yaml", SME_A),
+            ("b/kustomization.yaml", "resources: [b.yaml]\n"),
+            ("b/b.yaml", SME_B),
+            ("apart/kustomization.yaml", "resources: [../a, ../b]\n"),
+            (
+                "together/kustomization.yaml",
+                "namespace: x\nresources: [../a, ../b]\n",
+            ),
+        ]);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0].level, Level::Warn);
+        assert!(
+            notes[0]
+                .to_string()
+                .contains("together/kustomization.yaml:1"),
+            "{}",
+            notes[0]
+        );
+    }
+
+    #[test]
     fn paths_are_joined_inside_the_directory() {
         assert_eq!(
             join("overlays/prod", "../../base/p.yaml").as_deref(),

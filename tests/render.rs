@@ -504,6 +504,11 @@ fn helm_fixture_of_the_migrate_tests() {
 }
 
 #[test]
+fn the_bundled_gitops_example() {
+    RenderCase::new("examples/gitops").run();
+}
+
+#[test]
 fn the_harness_sees_a_difference() {
     // A rendering that differs from the conversion is caught: the harness
     // can fail.

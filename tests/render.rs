@@ -484,7 +484,7 @@ fn helm_fixture_of_the_migrate_tests() {
     let (_, work) = RenderCase::new("testdata/migrate/helm/in")
         .stderr_has(&[
             // toYaml selector labels: the gateway question is named.
-            "chart/templates/extensions.yaml:40: WARN: Helm template: match mode SERVER was added; if the templated selector picks a gateway, remove it",
+            "chart/templates/extensions.yaml:40: WARN: Helm template: the selector is templated, so whether it picks a gateway is decided when the chart renders",
             "chart/templates/extensions.yaml:50: WARN: Helm template: the selector's labels are templated",
         ])
         .run();

@@ -121,6 +121,39 @@ fn single_action(v: &str) -> Option<&str> {
     (!inner.is_empty() && !inner.starts_with("/*")).then_some(inner)
 }
 
+/// The map expression of a `toYaml EXPR | nindent N` (or `indent N`)
+/// action's pipeline.
+fn to_yaml_map(pipeline: &str) -> Option<String> {
+    let rest = pipeline.strip_prefix("toYaml ")?;
+    let (expr, last) = rest.rsplit_once('|')?;
+    let mut stage = last.split_whitespace();
+    let ok = matches!(stage.next(), Some("nindent" | "indent"))
+        && stage.next().is_some_and(|n| n.parse::<u32>().is_ok())
+        && stage.next().is_none();
+    let expr = expr.trim();
+    (ok && !expr.is_empty()).then(|| format!("({expr})"))
+}
+
+/// A Go template string literal for plain printable ASCII text.
+fn go_string(s: &str) -> Option<String> {
+    (s.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\'))
+    .then(|| format!("\"{s}\""))
+}
+
+/// A template condition that is true when the labels map `map` renders
+/// picks a gateway, by the labels `convert` reads as a gateway (a
+/// gateway-name key, or a value containing `gateway`, or an `istio` label
+/// naming an ingress or egress).
+fn gateway_condition(map: &str) -> String {
+    format!(
+        "{{{{- $selector := {map} | default (dict) }}}}\
+         {{{{- if not (or (hasKey $selector \"gateway.networking.k8s.io/gateway-name\") (hasKey $selector \"istio.io/gateway-name\") \
+         (contains \"gateway\" (lower (join \",\" (values $selector)))) \
+         (regexMatch \"ingress|egress\" (lower (toString (get $selector \"istio\"))))) }}}}"
+    )
+}
+
 /// A template expression that renders the WasmPlugin phase of the SME
 /// phase `pipeline` renders, following the phase table, and fails the
 /// rendering on any other value (Maistra never applied such an SME).
@@ -186,6 +219,12 @@ pub fn rewrite_template(
     let mut spec_line: Option<(usize, usize)> = None; // (output index, child indent)
     let mut labels: Vec<(String, String)> = Vec::new();
     let mut labels_templated = false;
+    // The labels as a template map expression, while they can be one:
+    // from one `toYaml` action, or from keys with literal or one-action
+    // values.
+    let mut label_map: Option<String> = None;
+    let mut label_terms: Vec<String> = Vec::new();
+    let mut labels_opaque = false;
     let mut skip_next_item = false;
     let mut config_reported = false;
     for (i, l) in lines.iter().enumerate() {
@@ -207,6 +246,10 @@ pub fn rewrite_template(
                     // Not inside spec, or the end of a block already reported.
                 } else if keys.starts_with(&["spec", "workloadSelector"]) {
                     labels_templated = true;
+                    match single_action(trimmed).and_then(to_yaml_map) {
+                        Some(m) if keys.len() == 3 && label_map.is_none() => label_map = Some(m),
+                        _ => labels_opaque = true,
+                    }
                     look(
                         i,
                         format!("the selector's labels are templated ({trimmed})"),
@@ -357,15 +400,30 @@ pub fn rewrite_template(
             ["spec", "workloadSelector", "labels"] => {
                 if templated {
                     labels_templated = true;
+                    match single_action(literal).and_then(to_yaml_map) {
+                        Some(m) => label_map = Some(m),
+                        None => labels_opaque = true,
+                    }
                     look(i, "the selector's labels are templated".into());
                 }
                 rename("matchLabels")
             }
             ["spec", "workloadSelector", "labels", k] => {
-                if templated {
+                let term = if templated {
                     labels_templated = true;
+                    single_action(literal).map(|p| format!("({p})"))
+                } else {
+                    go_string(literal)
+                };
+                match (go_string(k), term) {
+                    (Some(k), Some(v)) => label_terms.push(format!("{k} {v}")),
+                    _ => labels_opaque = true,
                 }
                 labels.push((k.to_string(), literal.to_string()));
+                keep()
+            }
+            ["spec", "workloadSelector", ..] => {
+                labels_opaque = true;
                 keep()
             }
             ["spec", "phase"] if templated => match single_action(literal) {
@@ -467,7 +525,29 @@ pub fn rewrite_template(
                 add.push_str(&format!("{pad}pluginName: {v}{nl}"));
             }
         }
-        if opts.istio_version >= IstioVersion::MATCH && !selects_gateway(&labels) {
+        let map = match (&label_map, label_terms.is_empty()) {
+            (Some(m), true) => Some(m.clone()),
+            (None, false) => Some(format!("(dict {})", label_terms.join(" "))),
+            _ => None,
+        };
+        let templated_map = map.filter(|_| labels_templated && !labels_opaque);
+        if opts.istio_version < IstioVersion::MATCH {
+            // No match before Istio 1.16.
+        } else if let Some(map) = templated_map {
+            notes.push(
+                Notification::new(
+                    Level::Warn,
+                    "",
+                    "Helm template: the selector is templated, so whether it picks a gateway is decided when the chart renders: match mode SERVER is rendered only when it picks none (a gateway-name label, a value containing gateway, or an istio label naming an ingress or egress)",
+                )
+                .at(at(first))
+                .advice("render the chart with each values file and check that gateways are recognised"),
+            );
+            add.push_str(&format!(
+                "{pad}{}{nl}{pad}match:{nl}{pad}- mode: SERVER{nl}{pad}{{{{- end }}}}{nl}",
+                gateway_condition(&map)
+            ));
+        } else if !selects_gateway(&labels) {
             if labels_templated {
                 notes.push(
                     Notification::new(Level::Warn, "", "Helm template: match mode SERVER was added; if the templated selector picks a gateway, remove it")
@@ -518,6 +598,24 @@ mod tests {
             url_expression(".Values.i | quote"),
             "{{ .Values.i | printf \"oci://%s\" | quote }}"
         );
+    }
+
+    #[test]
+    fn selector_maps_from_to_yaml_actions() {
+        assert_eq!(
+            to_yaml_map("toYaml .Values.sel | nindent 6").as_deref(),
+            Some("(.Values.sel)")
+        );
+        assert_eq!(
+            to_yaml_map("toYaml (merge .a .b) | indent 4").as_deref(),
+            Some("((merge .a .b))")
+        );
+        assert_eq!(to_yaml_map("toYaml .Values.sel"), None);
+        assert_eq!(to_yaml_map("toYaml .Values.sel | nindent 6 | trim"), None);
+        assert_eq!(to_yaml_map("include \"x\" . | nindent 6"), None);
+        assert_eq!(go_string("app").as_deref(), Some("\"app\""));
+        assert_eq!(go_string("a\"b"), None);
+        assert_eq!(go_string("é"), None);
     }
 
     #[test]

@@ -588,6 +588,8 @@ fn what_cannot_keep_its_meaning_is_refused_and_left_alone() {
             ("kustomize overlays/phase", "overlays/phase/kustomization.yaml"),
             // A var of spec.image would carry oci:// into the Deployment.
             ("kustomize overlays/var-image", "overlays/var-image/kustomization.yaml"),
+            // One patch of two cannot be carried over: none is.
+            ("kustomize overlays/mixed", "overlays/mixed/kustomization.yaml"),
             // OpenAPI definitions of SME fields.
             ("kustomize overlays/crds", "overlays/crds/crds.json"),
         ])
@@ -595,6 +597,7 @@ fn what_cannot_keep_its_meaning_is_refused_and_left_alone() {
             "overlays/phase/kustomization.yaml:6: ERROR: replacements naming a ServiceMeshExtension cannot be carried over to the WasmPlugin: target 1 fieldPath spec.phase",
             "overlays/var-image/kustomization.yaml:5: ERROR: vars naming a ServiceMeshExtension",
             "overlays/crds/crds.json:2: ERROR: crds naming a ServiceMeshExtension",
+            "overlays/mixed/kustomization.yaml:12: ERROR: the ServiceMeshExtension patch cannot be rewritten: operation 1 (/spec/foo)",
         ])
         .run();
 }

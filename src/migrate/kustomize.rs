@@ -1359,6 +1359,7 @@ fn plan_kustomization_doc(
     }
     let mut want = have.clone();
     let mut edits: Vec<Edit> = Vec::new();
+    let mut refused = false;
     // Strategic-merge patches written inline.
     for (i, node) in seq_items(&root, "patchesStrategicMerge").iter().enumerate() {
         let Some(inner) = have["patchesStrategicMerge"][i].as_str() else {
@@ -1384,7 +1385,10 @@ fn plan_kustomization_doc(
                 warn_all(notes, &file.name, line(node), warnings);
             }
             Ok(None) => {}
-            Err(why) => error(notes, counters, &file.name, line(node), why),
+            Err(why) => {
+                refused = true;
+                error(notes, counters, &file.name, line(node), why)
+            }
         }
     }
     for key in ["patchesJson6902", "patches"] {
@@ -1418,9 +1422,17 @@ fn plan_kustomization_doc(
                     want[key][i] = new_entry;
                     warn_all(notes, &file.name, line(node), warnings);
                 }
-                Err(why) => error(notes, counters, &file.name, line(node), why),
+                Err(why) => {
+                    refused = true;
+                    error(notes, counters, &file.name, line(node), why)
+                }
             }
         }
+    }
+    // A kustomization is rewritten whole or not at all: half of it
+    // rewritten would render something else than either.
+    if refused {
+        return DocPlan::Keep;
     }
     // Replacements written inline, and vars, whose selectors name SMEs.
     for key in ["replacements", "vars"] {
@@ -1584,6 +1596,7 @@ pub fn plan_patch_file<'a>(
     }
     let targeted = uses.contains(&PatchKind::Targeted);
     let mut out = Vec::new();
+    let mut refused = false;
     for doc in yaml::split_documents(&file.text) {
         if doc.is_blank() || (!targeted && !doc.text.contains(sme::KIND)) {
             out.push((doc, DocPlan::Keep));
@@ -1620,7 +1633,14 @@ pub fn plan_patch_file<'a>(
             Err(why) => {
                 error(notes, counters, &file.name, doc.content_line(), why);
                 out.push((doc, DocPlan::Keep));
+                refused = true;
             }
+        }
+    }
+    // A patch file is rewritten whole or not at all.
+    if refused {
+        for (_, plan) in &mut out {
+            *plan = DocPlan::Keep;
         }
     }
     out

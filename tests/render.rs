@@ -270,6 +270,27 @@ fn objects(text: &str) -> BTreeMap<Key, Value> {
 
 use serde::Deserialize;
 
+/// Whether two WasmPlugins can reach one workload: the same namespace (or
+/// one in the root namespace), and no label both select with different
+/// values.
+fn can_meet(a: &Value, b: &Value) -> bool {
+    let ns = |v: &Value| {
+        v["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let root = "istio-system";
+    if ns(a) != ns(b) && ns(a) != root && ns(b) != root {
+        return false;
+    }
+    let labels = |v: &Value| v["spec"]["selector"]["matchLabels"].as_mapping().cloned();
+    match (labels(a), labels(b)) {
+        (Some(la), Some(lb)) => la.iter().all(|(k, v)| lb.get(k).is_none_or(|w| w == v)),
+        _ => true,
+    }
+}
+
 fn priority(v: &Value) -> i64 {
     v["spec"]["priority"].as_i64().unwrap_or(i64::MIN)
 }
@@ -316,12 +337,12 @@ fn compare(label: &str, converted: &str, after: &str, migrate_stderr: &str) -> R
             "{label}: priorities of {moved:?} differ, but migrate changed none"
         ));
     }
-    // Every two WasmPlugins of one phase keep their order.
+    // Every two WasmPlugins of one phase that can meet keep their order.
     let plugins: Vec<&Key> = want.keys().filter(|k| k.1 == "WasmPlugin").collect();
     for a in &plugins {
         for b in &plugins {
             let (wa, wb, ga, gb) = (&want[*a], &want[*b], &got[*a], &got[*b]);
-            if wa["spec"]["phase"] != wb["spec"]["phase"] {
+            if wa["spec"]["phase"] != wb["spec"]["phase"] || !can_meet(wa, wb) {
                 continue;
             }
             if priority(wa).cmp(&priority(wb)) != priority(ga).cmp(&priority(gb)) {
@@ -615,5 +636,18 @@ fn the_namespace_transformer_decides_which_smes_meet_for_the_order() {
     assert!(
         a.contains("  namespace: team-a\n") && a.contains("  priority: 11\n"),
         "{a}"
+    );
+}
+
+#[test]
+fn literal_priorities_of_a_chart_keep_maistras_order() {
+    // PostAuthN 1 and PreAuthZ 10 both become AUTHZ: the chart's literal
+    // priorities are reconciled; a template without priority gets one.
+    let (stderr, work) = RenderCase::new("testdata/render/helm-order").run();
+    assert!(stderr.contains("priority changed from 1 to 11"), "{stderr}");
+    let t = std::fs::read_to_string(work.path().join("chart/templates/extensions.yaml")).unwrap();
+    assert!(
+        t.contains("  priority: 11\n") && t.contains("  priority: 0\n"),
+        "{t}"
     );
 }

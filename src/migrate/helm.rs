@@ -185,11 +185,198 @@ fn url_expression(pipeline: &str) -> String {
     format!("oci://{{{{ {pipeline} }}}}")
 }
 
+/// The literal priorities of a repository's SME templates, reconciled chart
+/// by chart (SPEC §5): a chart renders its templates together, and
+/// `convert` reconciles what it renders. Templates whose phase or priority
+/// is templated are not part of it; templated selector labels count as
+/// meeting every workload.
+#[derive(Default)]
+pub struct ChartOrder {
+    /// New priority by (file, 1-based line of the template's first line).
+    changes: std::collections::HashMap<(String, usize), i64>,
+    /// The reconciliation's WARNs.
+    pub notes: Vec<Notification>,
+}
+
+/// The fields of a template: dotted path → (value, templated, line index).
+fn template_fields(lines: &[Line]) -> Vec<(String, String, bool, usize)> {
+    let mut stack: Vec<(usize, String)> = Vec::new();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        let Some(key) = l.key else {
+            continue;
+        };
+        if l.item {
+            continue;
+        }
+        while stack.last().is_some_and(|(ind, _)| *ind >= l.indent) {
+            stack.pop();
+        }
+        let path: Vec<&str> = stack.iter().map(|(_, k)| k.as_str()).chain([key]).collect();
+        let path = path.join(".");
+        if l.value.is_empty() {
+            stack.push((l.indent, key.to_string()));
+        }
+        let (literal, _) = unquote(l.value);
+        out.push((path, literal.to_string(), l.value.contains("{{"), i));
+    }
+    out
+}
+
+/// A template's text with each action replaced by `mark` (for names and
+/// images: what the actions render is the same in every template of a
+/// release, so the order of the rest is Maistra's tie-break).
+fn without_actions(s: &str, mark: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        out.push_str(mark);
+        match rest[i..].find("}}") {
+            Some(j) => rest = &rest[i + j + 2..],
+            None => return out,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+impl ChartOrder {
+    pub fn build(files: &[SourceFile], opts: &Options) -> ChartOrder {
+        use crate::convert::{Converter, Site};
+        use crate::yaml::{Mapping, Value};
+        let mut charts: std::collections::BTreeMap<String, Vec<(&SourceFile, Document)>> =
+            Default::default();
+        for f in files {
+            let parts: Vec<&str> = f.name.split('/').collect();
+            let Some(t) = parts.iter().position(|p| *p == "templates") else {
+                continue;
+            };
+            let chart = parts[..t].join("/");
+            for doc in crate::yaml::split_documents(&f.text) {
+                if doc.text.contains(sme::KIND) && is_template(f, &doc) {
+                    charts.entry(chart.clone()).or_default().push((f, doc));
+                }
+            }
+        }
+        let mut order = ChartOrder::default();
+        for (_, docs) in charts {
+            let mut conv = Converter::new(opts);
+            let mut ids = Vec::new();
+            for (f, doc) in &docs {
+                let lines: Vec<Line> = doc.text.split_inclusive('\n').map(split_line).collect();
+                let fields = template_fields(&lines);
+                let get = |p: &str| fields.iter().find(|(q, ..)| q == p);
+                if get("kind").map(|k| k.1.as_str()) != Some(sme::KIND) {
+                    continue;
+                }
+                let phase = match get("spec.phase") {
+                    Some((_, v, false, _)) => v.clone(),
+                    _ => continue,
+                };
+                let priority = match get("spec.priority") {
+                    Some((_, v, false, _)) => match v.parse::<i64>() {
+                        Ok(p) => Some(p),
+                        Err(_) => continue,
+                    },
+                    Some(_) => continue,
+                    None => None,
+                };
+                let text = |p: &str, mark: &str, default: &str| {
+                    let v = get(p)
+                        .map(|f| without_actions(&f.1, mark))
+                        .unwrap_or_default();
+                    if v.trim().is_empty() {
+                        default.to_string()
+                    } else {
+                        v
+                    }
+                };
+                let mut meta = Mapping::new();
+                meta.insert(
+                    "name".into(),
+                    Value::String(text("metadata.name", "…", "x")),
+                );
+                if let Some((_, ns, false, _)) = get("metadata.namespace") {
+                    meta.insert("namespace".into(), Value::String(ns.clone()));
+                }
+                let mut spec = Mapping::new();
+                spec.insert("image".into(), Value::String(text("spec.image", "", "x")));
+                spec.insert("phase".into(), Value::String(phase));
+                if let Some(p) = priority {
+                    spec.insert("priority".into(), p.into());
+                }
+                // Literal labels only; anything templated meets every workload.
+                let label_lines: Vec<_> = fields
+                    .iter()
+                    .filter(|(p, ..)| p.starts_with("spec.workloadSelector.labels."))
+                    .collect();
+                // A template action among the selector's lines.
+                let in_selector = get("spec.workloadSelector").is_some_and(|(_, _, _, at)| {
+                    let indent = lines[*at].indent;
+                    lines[at + 1..]
+                        .iter()
+                        .take_while(|l| l.text.trim().is_empty() || l.indent > indent)
+                        .any(|l| l.key.is_none() && l.text.contains("{{"))
+                });
+                let opaque = in_selector
+                    || fields
+                        .iter()
+                        .any(|(p, _, t, _)| *t && p.starts_with("spec.workloadSelector"));
+                if !opaque && !label_lines.is_empty() {
+                    let mut labels = Mapping::new();
+                    for (p, v, _, _) in label_lines {
+                        let k = &p["spec.workloadSelector.labels.".len()..];
+                        labels.insert(Value::String(k.into()), Value::String(v.clone()));
+                    }
+                    let mut sel = Mapping::new();
+                    sel.insert("labels".into(), Value::Mapping(labels));
+                    spec.insert("workloadSelector".into(), Value::Mapping(sel));
+                }
+                let mut root = Mapping::new();
+                root.insert("apiVersion".into(), "maistra.io/v1".into());
+                root.insert("kind".into(), sme::KIND.into());
+                root.insert("metadata".into(), Value::Mapping(meta));
+                root.insert("spec".into(), Value::Mapping(spec));
+                let Ok(sme) = sme::ServiceMeshExtension::from_value(&Value::Mapping(root)) else {
+                    continue;
+                };
+                let site = Site {
+                    file: &f.name,
+                    line: doc.content_line(),
+                    doc: None,
+                };
+                if let Some((id, _)) = conv.add_owned(sme, &site) {
+                    ids.push((id, (f.name.clone(), doc.content_line())));
+                }
+            }
+            let finished = conv.finish();
+            for c in finished.changes {
+                if let Some((_, key)) = ids.iter().find(|(id, _)| *id == c.id) {
+                    order.changes.insert(key.clone(), c.new);
+                }
+            }
+            order.notes.extend(
+                finished
+                    .notifications
+                    .into_iter()
+                    .filter(|n| n.level == Level::Warn && n.message.contains("priority changed")),
+            );
+        }
+        order
+    }
+
+    fn priority(&self, file: &str, line: usize) -> Option<i64> {
+        self.changes.get(&(file.to_string(), line)).copied()
+    }
+}
+
 /// Rewrite the literal parts of an SME template document. Returns the new
 /// text, or `None` when the document is not an SME template.
 pub fn rewrite_template(
     file: &SourceFile,
     doc: &Document,
+    order: &ChartOrder,
     opts: &Options,
     notes: &mut Vec<Notification>,
     counters: &mut Counters,
@@ -225,6 +412,7 @@ pub fn rewrite_template(
     let mut label_map: Option<String> = None;
     let mut label_terms: Vec<String> = Vec::new();
     let mut labels_opaque = false;
+    let mut has_priority = false;
     let mut skip_next_item = false;
     let mut config_reported = false;
     for (i, l) in lines.iter().enumerate() {
@@ -444,10 +632,16 @@ pub fn rewrite_template(
                 }
             },
             ["spec", "priority"] => {
+                has_priority = true;
                 if templated {
-                    look(i, "spec.priority is templated: it must render a number (Istio sorts an unset priority last)".into());
+                    look(i, "spec.priority is templated: it must render a number (Istio sorts an unset priority last); it is not part of the order reconciliation".into());
+                    keep()
+                } else {
+                    match order.priority(&file.name, doc.content_line()) {
+                        Some(p) => replace_value(&p.to_string()),
+                        None => keep(),
+                    }
                 }
-                keep()
             }
             ["spec", "imagePullPolicy"] if literal == "Never" => {
                 look(
@@ -530,6 +724,14 @@ pub fn rewrite_template(
             (None, false) => Some(format!("(dict {})", label_terms.join(" "))),
             _ => None,
         };
+        if !has_priority {
+            // Istio sorts an unset priority last: write Maistra's default.
+            let p = order
+                .priority(&file.name, doc.content_line())
+                .or_else(|| opts.manifest.as_ref().and_then(|m| m.priority))
+                .unwrap_or(0);
+            add.push_str(&format!("{pad}priority: {p}{nl}"));
+        }
         let templated_map = map.filter(|_| labels_templated && !labels_opaque);
         if opts.istio_version < IstioVersion::MATCH {
             // No match before Istio 1.16.
@@ -567,7 +769,7 @@ pub fn rewrite_template(
         Notification::new(
             Level::Info,
             "",
-            "Helm template: literal parts rewritten; templated values are as they were, and its priority is not part of the order reconciliation",
+            "Helm template: literal parts rewritten; templated values are as they were, and a literal priority is reconciled only with the chart's other templates",
         )
         .at(at(first))
         .advice("render the chart (helm template) and review the WasmPlugin"),

@@ -319,6 +319,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     };
     let mut extra: Vec<Notification> = walk_notes;
     let patch_index = kustomize::PatchIndex::build(&mut files, &mut extra);
+    let chart_order = helm::ChartOrder::build(&files, opts);
     let mut plugins: Vec<WasmPlugin> = Vec::new();
     let mut plans: Vec<FilePlan> = Vec::with_capacity(files.len());
     for file in &files {
@@ -329,7 +330,10 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         } else {
             plan_plain(
                 file,
-                &patch_index,
+                Views {
+                    kustomize: &patch_index,
+                    charts: &chart_order,
+                },
                 opts,
                 &mut conv,
                 &mut plugins,
@@ -360,6 +364,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         }
     }
     let mut notes = finished.notifications;
+    notes.extend(chart_order.notes);
     notes.extend(extra);
     // Stable: within a file and line, the order in which they were found.
     notes.sort_by(|a, b| a.source.cmp(&b.source));
@@ -376,9 +381,17 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     }
 }
 
+/// What the whole repository says about one file's SMEs: where kustomize
+/// renders them, and the order of a chart's templates.
+#[derive(Clone, Copy)]
+struct Views<'v> {
+    kustomize: &'v kustomize::PatchIndex,
+    charts: &'v helm::ChartOrder,
+}
+
 fn plan_plain<'a>(
     file: &'a SourceFile,
-    index: &kustomize::PatchIndex,
+    views: Views,
     opts: &Options,
     conv: &mut Converter,
     plugins: &mut Vec<WasmPlugin>,
@@ -392,7 +405,8 @@ fn plan_plain<'a>(
             continue;
         }
         if helm::is_template(file, &doc) {
-            let plan = match helm::rewrite_template(file, &doc, opts, extra, counters) {
+            let plan = match helm::rewrite_template(file, &doc, views.charts, opts, extra, counters)
+            {
                 Some(t) if t != doc.text => DocPlan::Text(t),
                 _ => DocPlan::Keep,
             };
@@ -418,9 +432,9 @@ fn plan_plain<'a>(
         };
         if sme::is_sme(&have) {
             counters.remaining += 1;
-            let plan = match stream::read_sme(&have, &site, conv)
-                .and_then(|s| add_in_rendered_namespace(conv, index, &file.name, s, &site))
-            {
+            let plan = match stream::read_sme(&have, &site, conv).and_then(|s| {
+                add_in_rendered_namespace(conv, views.kustomize, &file.name, s, &site)
+            }) {
                 Some((id, plugin)) => {
                     debug_assert_eq!(id, plugins.len());
                     plugins.push(plugin);

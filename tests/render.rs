@@ -650,4 +650,13 @@ fn literal_priorities_of_a_chart_keep_maistras_order() {
         t.contains("  priority: 11\n") && t.contains("  priority: 0\n"),
         "{t}"
     );
+    // A templated priority is kept above the literal one it must precede.
+    assert!(
+        t.contains("  priority: {{ .Values.audit.priority | int | max 1 }}\n"),
+        "{t}"
+    );
+    assert!(
+        stderr.contains("WARN: Helm template: priority changed: the templated priority is kept at 1 or more so that it still runs before …-stats as in Maistra"),
+        "{stderr}"
+    );
 }

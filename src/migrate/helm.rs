@@ -194,6 +194,8 @@ fn url_expression(pipeline: &str) -> String {
 pub struct ChartOrder {
     /// New priority by (file, 1-based line of the template's first line).
     changes: std::collections::HashMap<(String, usize), i64>,
+    /// Bounds for templated priorities, by the same key.
+    clamps: std::collections::HashMap<(String, usize), Clamp>,
     /// The reconciliation's WARNs.
     pub notes: Vec<Notification>,
 }
@@ -262,7 +264,7 @@ impl ChartOrder {
         let mut order = ChartOrder::default();
         for (_, docs) in charts {
             let mut conv = Converter::new(opts);
-            let mut ids = Vec::new();
+            let mut items: Vec<Item> = Vec::new();
             for (f, doc) in &docs {
                 let lines: Vec<Line> = doc.text.split_inclusive('\n').map(split_line).collect();
                 let fields = template_fields(&lines);
@@ -274,13 +276,16 @@ impl ChartOrder {
                     Some((_, v, false, _)) => v.clone(),
                     _ => continue,
                 };
-                let priority = match get("spec.priority") {
+                let Ok(sme_phase) = SmePhase::parse_exact(&phase) else {
+                    continue;
+                };
+                let (priority, templated_priority) = match get("spec.priority") {
                     Some((_, v, false, _)) => match v.parse::<i64>() {
-                        Ok(p) => Some(p),
+                        Ok(p) => (Some(p), false),
                         Err(_) => continue,
                     },
-                    Some(_) => continue,
-                    None => None,
+                    Some(_) => (None, true),
+                    None => (None, false),
                 };
                 let text = |p: &str, mark: &str, default: &str| {
                     let v = get(p)
@@ -325,13 +330,41 @@ impl ChartOrder {
                         .any(|(p, _, t, _)| *t && p.starts_with("spec.workloadSelector"));
                 if !opaque && !label_lines.is_empty() {
                     let mut labels = Mapping::new();
-                    for (p, v, _, _) in label_lines {
+                    for (p, v, _, _) in label_lines.iter().copied() {
                         let k = &p["spec.workloadSelector.labels.".len()..];
                         labels.insert(Value::String(k.into()), Value::String(v.clone()));
                     }
                     let mut sel = Mapping::new();
                     sel.insert("labels".into(), Value::Mapping(labels));
                     spec.insert("workloadSelector".into(), Value::Mapping(sel));
+                }
+                let mut item = Item {
+                    key: (f.name.clone(), doc.content_line()),
+                    name: text("metadata.name", "…", "x"),
+                    namespace: match get("metadata.namespace") {
+                        Some((_, ns, false, _)) => Some(ns.clone()),
+                        _ => None,
+                    },
+                    labels: (!opaque).then(|| {
+                        label_lines
+                            .iter()
+                            .map(|(p, v, _, _)| {
+                                (
+                                    p["spec.workloadSelector.labels.".len()..].to_string(),
+                                    v.clone(),
+                                )
+                            })
+                            .collect()
+                    }),
+                    phase: sme_phase,
+                    priority: priority.unwrap_or_else(|| {
+                        opts.manifest.as_ref().and_then(|m| m.priority).unwrap_or(0)
+                    }),
+                    id: None,
+                };
+                if templated_priority {
+                    items.push(item);
+                    continue;
                 }
                 let mut root = Mapping::new();
                 root.insert("apiVersion".into(), "maistra.io/v1".into());
@@ -347,13 +380,36 @@ impl ChartOrder {
                     doc: None,
                 };
                 if let Some((id, _)) = conv.add_owned(sme, &site) {
-                    ids.push((id, (f.name.clone(), doc.content_line())));
+                    item.id = Some(id);
+                    items.push(item);
                 }
             }
             let finished = conv.finish();
             for c in finished.changes {
-                if let Some((_, key)) = ids.iter().find(|(id, _)| *id == c.id) {
-                    order.changes.insert(key.clone(), c.new);
+                if let Some(item) = items.iter_mut().find(|i| i.id == Some(c.id)) {
+                    order.changes.insert(item.key.clone(), c.new);
+                    item.priority = c.new;
+                }
+            }
+            // A templated priority is clamped where a literal template it
+            // meets in the same WasmPlugin phase must stay on one side of it.
+            for t in items.iter().filter(|i| i.id.is_none()) {
+                let mut clamp = Clamp::default();
+                for l in items.iter().filter(|i| i.id.is_some()) {
+                    let same_phase = opts.phase_map.get(t.phase) == opts.phase_map.get(l.phase);
+                    if !same_phase || t.phase == l.phase || !t.meets(l, &opts.root_namespace) {
+                        continue;
+                    }
+                    if t.phase < l.phase {
+                        clamp.min = Some(clamp.min.unwrap_or(i64::MIN).max(l.priority + 1));
+                        clamp.before.push(l.name.clone());
+                    } else {
+                        clamp.max = Some(clamp.max.unwrap_or(i64::MAX).min(l.priority - 1));
+                        clamp.after.push(l.name.clone());
+                    }
+                }
+                if clamp.min.is_some() || clamp.max.is_some() {
+                    order.clamps.insert(t.key.clone(), clamp);
                 }
             }
             order.notes.extend(
@@ -368,6 +424,65 @@ impl ChartOrder {
 
     fn priority(&self, file: &str, line: usize) -> Option<i64> {
         self.changes.get(&(file.to_string(), line)).copied()
+    }
+
+    fn clamp(&self, file: &str, line: usize) -> Option<&Clamp> {
+        self.clamps.get(&(file.to_string(), line))
+    }
+}
+
+/// One SME template of a chart, as the order sees it.
+struct Item {
+    key: (String, usize),
+    name: String,
+    namespace: Option<String>,
+    /// Literal labels; `None` when templated (meets every workload).
+    labels: Option<Vec<(String, String)>>,
+    phase: SmePhase,
+    /// Literal (or reconciled) priority; for a templated one, unused.
+    priority: i64,
+    /// In the reconciliation: literal phase and priority.
+    id: Option<usize>,
+}
+
+impl Item {
+    fn meets(&self, other: &Item, root: &str) -> bool {
+        let ns = |i: &Item| i.namespace.clone().unwrap_or_default();
+        if ns(self) != ns(other) && ns(self) != root && ns(other) != root {
+            return false;
+        }
+        match (&self.labels, &other.labels) {
+            (Some(a), Some(b)) => a
+                .iter()
+                .all(|(k, v)| b.iter().all(|(k2, v2)| k != k2 || v == v2)),
+            _ => true,
+        }
+    }
+}
+
+/// The bounds a templated priority must keep to stay on the right side of
+/// the literal templates it meets.
+#[derive(Default, Debug)]
+struct Clamp {
+    min: Option<i64>,
+    max: Option<i64>,
+    /// Templates it must run before (above) and after (below).
+    before: Vec<String>,
+    after: Vec<String>,
+}
+
+impl Clamp {
+    /// The priority pipeline `p` clamped, as a template action.
+    fn expression(&self, p: &str) -> String {
+        let mut e = format!("{{{{ {p} | int");
+        if let Some(min) = self.min {
+            e.push_str(&format!(" | max {min}"));
+        }
+        if let Some(max) = self.max {
+            e.push_str(&format!(" | min {max}"));
+        }
+        e.push_str(" }}");
+        e
     }
 }
 
@@ -633,7 +748,38 @@ pub fn rewrite_template(
             },
             ["spec", "priority"] => {
                 has_priority = true;
-                if templated {
+                let clamp = order.clamp(&file.name, doc.content_line());
+                if let (true, Some(c), Some(p)) = (templated, clamp, single_action(literal)) {
+                    match (c.min, c.max) {
+                        (Some(lo), Some(hi)) if lo > hi => {
+                            look(i, format!("spec.priority is templated, and no priority runs it before {} and after {} as in Maistra", c.before.join(", "), c.after.join(", ")));
+                            keep()
+                        }
+                        _ => {
+                            let mut why = Vec::new();
+                            if !c.before.is_empty() {
+                                why.push(format!("before {}", c.before.join(", ")));
+                            }
+                            if !c.after.is_empty() {
+                                why.push(format!("after {}", c.after.join(", ")));
+                            }
+                            look(
+                                i,
+                                format!(
+                                    "priority changed: the templated priority is kept {} so that it still runs {} as in Maistra",
+                                    match (c.min, c.max) {
+                                        (Some(lo), Some(hi)) => format!("between {lo} and {hi}"),
+                                        (Some(lo), None) => format!("at {lo} or more"),
+                                        (None, Some(hi)) => format!("at {hi} or less"),
+                                        (None, None) => String::new(),
+                                    },
+                                    why.join(" and ")
+                                ),
+                            );
+                            replace_value(&c.expression(p))
+                        }
+                    }
+                } else if templated {
                     look(i, "spec.priority is templated: it must render a number (Istio sorts an unset priority last); it is not part of the order reconciliation".into());
                     keep()
                 } else {

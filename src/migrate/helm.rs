@@ -4,6 +4,14 @@
 //! literal phases and images, the added pluginName and match), and every
 //! templated field that needs a look is reported with its file and line.
 //! A template is never skipped silently.
+//!
+//! Where one template action decides a field, the action is rewritten so
+//! that the chart renders what `convert` makes of its old rendering: a
+//! phase through the phase table (failing on any other value), an image
+//! with `oci://` in front, `match` only where the rendered selector picks
+//! no gateway, a priority clamped to keep Maistra's order against the
+//! chart's literal templates (`ChartOrder`, which also reconciles the
+//! literal priorities of a chart's templates).
 
 use super::walk::SourceFile;
 use super::Counters;

@@ -9,6 +9,15 @@
 //!   patch document of kind ServiceMeshExtension), inline or in a file: the
 //!   document is converted as a partial WasmPlugin.
 //!
+//! - name transformers: a kustomization whose namePrefix/nameSuffix (or
+//!   its components') rename SMEs gets a patch per WasmPlugin that sets
+//!   pluginName to the rendered name + `_root` (Maistra's root_id).
+//! - replacements, vars and transformer configurations whose selectors
+//!   name SMEs: retargeted, their field paths moved; into or out of
+//!   spec.image with options that keep `oci://`.
+//! - namespace transformers: an SME rendered in one other namespace is
+//!   ordered among the SMEs of that namespace (`NameModel::namespaces`).
+//!
 //! A patch that cannot be rewritten with certainty is an ERROR naming its
 //! file and line, and is left as it was.
 

@@ -544,6 +544,20 @@ fn the_harness_sees_a_difference() {
     assert!(compare("t", &two(1, 2), &two(1, 3), "").is_err());
     assert!(compare("t", &two(1, 2), &two(1, 3), "priority changed").is_ok());
     assert!(compare("t", &two(1, 2), &two(3, 2), "priority changed").is_err());
+    // Two that can never meet (labels that differ) may swap.
+    let apart = |p: i64, q: i64| {
+        two(p, q)
+            .replacen(
+                "  priority:",
+                "  selector:\n    matchLabels: {app: x}\n  priority:",
+                1,
+            )
+            .replace(
+                &format!("  priority: {q}\n"),
+                &format!("  selector:\n    matchLabels: {{app: y}}\n  priority: {q}\n"),
+            )
+    };
+    assert!(compare("t", &apart(1, 2), &apart(3, 2), "priority changed").is_ok());
     // Null fields and UNSPECIFIED_PHASE are what the API server stores as absent.
     let with_null = converted.replace(
         "  priority: 1\n",

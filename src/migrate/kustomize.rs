@@ -9,6 +9,15 @@
 //!   patch document of kind ServiceMeshExtension), inline or in a file: the
 //!   document is converted as a partial WasmPlugin.
 //!
+//! - name transformers: a kustomization whose namePrefix/nameSuffix (or
+//!   its components') rename SMEs gets a patch per WasmPlugin that sets
+//!   pluginName to the rendered name + `_root` (Maistra's root_id).
+//! - replacements, vars and transformer configurations whose selectors
+//!   name SMEs: retargeted, their field paths moved; into or out of
+//!   spec.image with options that keep `oci://`.
+//! - namespace transformers: an SME rendered in one other namespace is
+//!   ordered among the SMEs of that namespace (`NameModel::namespaces`).
+//!
 //! A patch that cannot be rewritten with certainty is an ERROR naming its
 //! file and line, and is left as it was.
 
@@ -32,12 +41,322 @@ pub enum PatchKind {
     /// A file named by an entry whose target is a ServiceMeshExtension:
     /// JSON 6902 operations, or a strategic-merge document.
     Targeted,
+    /// A file of `replacements` (named by an entry's `path`).
+    Replacements,
+    /// A transformer configuration (`configurations`): field specs.
+    Configuration,
+    /// OpenAPI definitions (`crds`).
+    Crds,
 }
 
-/// Which files kustomizations use as patches, by display name.
+/// Which files kustomizations use as patches, by display name, and the
+/// pluginName patches name transformers call for.
 #[derive(Default)]
 pub struct PatchIndex {
     uses: HashMap<String, Vec<PatchKind>>,
+    /// By kustomization file: the WasmPlugins (as its patches see them)
+    /// whose rendered name its namePrefix/nameSuffix (or its components')
+    /// change.
+    renamed: HashMap<String, Vec<Renamed>>,
+    /// SMEs that the kustomizations render in another namespace.
+    namespaces: HashMap<Origin, String>,
+}
+
+/// An SME that a kustomization renders under another name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renamed {
+    /// Namespace and name as the kustomization's patches see them.
+    namespace: Option<String>,
+    name: String,
+    /// The name it renders with.
+    rendered: String,
+}
+
+/// An SME on its way through kustomizations.
+#[derive(Debug, Clone)]
+struct Obj {
+    namespace: Option<String>,
+    name: String,
+    /// Index into `NameModel::origins`.
+    origin: usize,
+}
+
+/// An SME where it is written: file, name, namespace.
+type Origin = (String, String, Option<String>);
+
+/// What kustomize's name transformers do to the SMEs of the repository:
+/// each kustomization's resources (files and directories), its
+/// components, then its namespace, namePrefix and nameSuffix.
+struct NameModel<'a> {
+    /// Kustomizations by directory.
+    kustomizations: HashMap<String, (&'a SourceFile, Value)>,
+    /// SMEs by file.
+    smes: HashMap<&'a str, Vec<Obj>>,
+    origins: Vec<Origin>,
+    memo: HashMap<String, Vec<Obj>>,
+    visiting: std::collections::HashSet<String>,
+}
+
+fn string_of<'v>(v: &'v Value, key: &str) -> &'v str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+/// A kustomization's own transformers, as they change names.
+fn transform(objs: &mut [Obj], k: &Value) {
+    let ns = string_of(k, "namespace");
+    let (prefix, suffix) = (string_of(k, "namePrefix"), string_of(k, "nameSuffix"));
+    for o in objs {
+        if !ns.is_empty() {
+            o.namespace = Some(ns.to_string());
+        }
+        o.name = format!("{prefix}{}{suffix}", o.name);
+    }
+}
+
+fn renames(k: &Value) -> bool {
+    !string_of(k, "namePrefix").is_empty() || !string_of(k, "nameSuffix").is_empty()
+}
+
+impl<'a> NameModel<'a> {
+    fn new(files: &'a [SourceFile]) -> NameModel<'a> {
+        let mut kustomizations = HashMap::new();
+        let mut smes = HashMap::new();
+        let mut origins = Vec::new();
+        for f in files {
+            if f.is_kustomization() {
+                if let Ok(v @ Value::Mapping(_)) = yaml::parse(&f.text) {
+                    kustomizations.insert(dir_of(&f.name).to_string(), (f, v));
+                }
+                continue;
+            }
+            if !f.text.contains(sme::KIND) {
+                continue;
+            }
+            let mut objs = Vec::new();
+            for doc in yaml::split_documents(&f.text) {
+                let Ok(v) = yaml::parse(doc.text) else {
+                    continue;
+                };
+                if !sme::is_sme(&v) {
+                    continue;
+                }
+                let meta = v.get("metadata");
+                let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str);
+                let namespace = meta
+                    .and_then(|m| m.get("namespace"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                if let Some(name) = name {
+                    objs.push(Obj {
+                        namespace: namespace.clone(),
+                        name: name.to_string(),
+                        origin: origins.len(),
+                    });
+                    origins.push((f.name.clone(), name.to_string(), namespace));
+                }
+            }
+            smes.insert(f.name.as_str(), objs);
+        }
+        NameModel {
+            kustomizations,
+            smes,
+            origins,
+            memo: HashMap::new(),
+            visiting: Default::default(),
+        }
+    }
+
+    /// The SMEs of a kustomization directory as its patches see them
+    /// (resources and components, before its own transformers), and
+    /// whether its components rename.
+    fn seen(&mut self, dir: &str) -> (Vec<Obj>, bool) {
+        let Some((_, k)) = self.kustomizations.get(dir).cloned() else {
+            return (Vec::new(), false);
+        };
+        if !self.visiting.insert(dir.to_string()) {
+            return (Vec::new(), false);
+        }
+        let mut objs = Vec::new();
+        for key in ["resources", "bases"] {
+            for r in k
+                .get(key)
+                .and_then(Value::as_sequence)
+                .into_iter()
+                .flatten()
+            {
+                let Some(path) = r.as_str().and_then(|r| join(dir, r)) else {
+                    continue;
+                };
+                if self.kustomizations.contains_key(&path) {
+                    objs.extend(self.rendered(&path));
+                } else if let Some(o) = self.smes.get(path.as_str()) {
+                    objs.extend(o.iter().cloned());
+                }
+            }
+        }
+        let mut component_renames = false;
+        for c in k
+            .get("components")
+            .and_then(Value::as_sequence)
+            .into_iter()
+            .flatten()
+        {
+            let Some(path) = c.as_str().and_then(|c| join(dir, c)) else {
+                continue;
+            };
+            let Some((_, ck)) = self.kustomizations.get(&path).cloned() else {
+                continue;
+            };
+            let (own, _) = self.seen(&path);
+            objs.extend(own);
+            transform(&mut objs, &ck);
+            component_renames |= renames(&ck);
+        }
+        self.visiting.remove(dir);
+        (objs, component_renames)
+    }
+
+    /// The SMEs a kustomization directory renders.
+    fn rendered(&mut self, dir: &str) -> Vec<Obj> {
+        if let Some(o) = self.memo.get(dir) {
+            return o.clone();
+        }
+        let (mut objs, _) = self.seen(dir);
+        if let Some((_, k)) = self.kustomizations.get(dir) {
+            transform(&mut objs, k);
+        }
+        self.memo.insert(dir.to_string(), objs.clone());
+        objs
+    }
+
+    /// The kustomizations no other one uses: what the repository renders.
+    fn roots(&self) -> Vec<String> {
+        let mut used = std::collections::HashSet::new();
+        for (dir, (_, k)) in &self.kustomizations {
+            for key in ["resources", "bases", "components"] {
+                for r in k
+                    .get(key)
+                    .and_then(Value::as_sequence)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(p) = r.as_str().and_then(|r| join(dir, r)) {
+                        used.insert(p);
+                    }
+                }
+            }
+        }
+        let mut roots: Vec<String> = self
+            .kustomizations
+            .iter()
+            .filter(|(d, (_, k))| !used.contains(*d) && string_of(k, "kind") != "Component")
+            .map(|(d, _)| d.clone())
+            .collect();
+        roots.sort();
+        roots
+    }
+
+    /// Where namespace transformers put SMEs: for each SME that every
+    /// rendering puts in one namespace other than its file's, that
+    /// namespace (so that the order is reconciled among the SMEs it meets
+    /// there); and a WARN for each rendering that still groups SMEs
+    /// otherwise than the run reconciles them.
+    fn namespaces(&mut self, notes: &mut Vec<Notification>) -> HashMap<Origin, String> {
+        let roots = self.roots();
+        let renderings: Vec<(String, Vec<Obj>)> = roots
+            .into_iter()
+            .map(|d| {
+                let objs = self.rendered(&d);
+                (d, objs)
+            })
+            .collect();
+        let mut seen_in: HashMap<usize, Vec<Option<String>>> = HashMap::new();
+        for (_, objs) in &renderings {
+            for o in objs {
+                let list = seen_in.entry(o.origin).or_default();
+                if !list.contains(&o.namespace) {
+                    list.push(o.namespace.clone());
+                }
+            }
+        }
+        let mut effective: Vec<Option<String>> =
+            self.origins.iter().map(|(_, _, ns)| ns.clone()).collect();
+        let mut out = HashMap::new();
+        for (origin, list) in &seen_in {
+            if let [Some(ns)] = list.as_slice() {
+                if effective[*origin].as_ref() != Some(ns) {
+                    effective[*origin] = Some(ns.clone());
+                    out.insert(self.origins[*origin].clone(), ns.clone());
+                }
+            }
+        }
+        for (dir, objs) in &renderings {
+            let mut split = None;
+            'pairs: for (i, a) in objs.iter().enumerate() {
+                for b in &objs[i + 1..] {
+                    let together = a.namespace == b.namespace;
+                    let reconciled = effective[a.origin] == effective[b.origin];
+                    if together != reconciled {
+                        split = Some((a.clone(), b.clone(), together));
+                        break 'pairs;
+                    }
+                }
+            }
+            if let Some((a, b, together)) = split {
+                let (file, _) = &self.kustomizations[dir];
+                let how = if together {
+                    "renders them in one namespace, but other renderings put them in different ones"
+                } else {
+                    "renders them in different namespaces, but other renderings put them in one"
+                };
+                notes.push(
+                    note(
+                        Level::Warn,
+                        &file.name,
+                        line_of(&file.text, "namespace"),
+                        format!(
+                            "{} and {}: this kustomization {how}; their priorities were reconciled for one of the two",
+                            a.name, b.name
+                        ),
+                    )
+                    .advice("render this kustomization and check the WasmPlugins' order"),
+                );
+            }
+        }
+        out
+    }
+
+    /// For every kustomization that renames SMEs: which, and to what.
+    fn renamed(&mut self) -> HashMap<String, Vec<Renamed>> {
+        let mut dirs: Vec<String> = self.kustomizations.keys().cloned().collect();
+        dirs.sort();
+        let mut out = HashMap::new();
+        for dir in dirs {
+            let (file, k) = self.kustomizations[&dir].clone();
+            if string_of(&k, "kind") == "Component" {
+                continue;
+            }
+            let (seen, component_renames) = self.seen(&dir);
+            if !(renames(&k) || component_renames) || seen.is_empty() {
+                continue;
+            }
+            let mut rendered = seen.clone();
+            transform(&mut rendered, &k);
+            let mut list: Vec<Renamed> = Vec::new();
+            for (s, r) in seen.into_iter().zip(rendered) {
+                let item = Renamed {
+                    namespace: s.namespace,
+                    name: s.name,
+                    rendered: r.name,
+                };
+                if !list.contains(&item) {
+                    list.push(item);
+                }
+            }
+            out.insert(file.name.clone(), list);
+        }
+        out
+    }
 }
 
 fn target_is_sme(entry: &Value) -> bool {
@@ -112,6 +431,25 @@ impl PatchIndex {
                     }
                 }
             }
+            if let Some(Value::Sequence(list)) = k.get("replacements") {
+                for p in list
+                    .iter()
+                    .filter_map(|e| e.get("path"))
+                    .filter_map(Value::as_str)
+                {
+                    add(p, PatchKind::Replacements);
+                }
+            }
+            for (key, kind) in [
+                ("configurations", PatchKind::Configuration),
+                ("crds", PatchKind::Crds),
+            ] {
+                if let Some(Value::Sequence(list)) = k.get(key) {
+                    for p in list.iter().filter_map(Value::as_str) {
+                        add(p, kind);
+                    }
+                }
+            }
             for key in ["patchesJson6902", "patches"] {
                 if let Some(Value::Sequence(list)) = k.get(key) {
                     for entry in list {
@@ -155,11 +493,35 @@ impl PatchIndex {
             }
         }
         files.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut model = NameModel::new(files);
+        index.renamed = model.renamed();
+        index.namespaces = model.namespaces(notes);
         index
+    }
+
+    /// The namespace the kustomizations render an SME in, where it is
+    /// another than the one its file gives.
+    pub fn rendered_namespace(
+        &self,
+        file: &str,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Option<&str> {
+        self.namespaces
+            .get(&(
+                file.to_string(),
+                name.to_string(),
+                namespace.map(str::to_string),
+            ))
+            .map(String::as_str)
     }
 
     pub fn uses(&self, name: &str) -> Option<&[PatchKind]> {
         self.uses.get(name).map(Vec::as_slice)
+    }
+
+    fn renamed(&self, name: &str) -> &[Renamed] {
+        self.renamed.get(name).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -413,6 +775,235 @@ fn convert_partial(
     Ok(Value::Mapping(out))
 }
 
+/// A kustomize selector (`target`, `select`, `reject`, `objref`) of kind
+/// ServiceMeshExtension, made to select the WasmPlugin; `None` when it
+/// selects something else.
+fn retarget_selector(sel: &Value) -> Option<Value> {
+    if sel.get("kind").and_then(Value::as_str) != Some(sme::KIND) {
+        return None;
+    }
+    let mut t = sel.clone();
+    t["kind"] = Value::String(wasmplugin::KIND.into());
+    if t.get("group").is_some() {
+        t["group"] = Value::String("extensions.istio.io".into());
+    }
+    if t.get("version").is_some() {
+        t["version"] = Value::String("v1alpha1".into());
+    }
+    if t.get("apiVersion").is_some() {
+        t["apiVersion"] = Value::String(wasmplugin::API_VERSION.into());
+    }
+    Some(t)
+}
+
+/// A kustomize field path (`spec.config.[name=a].x`): dot-separated,
+/// brackets kept whole.
+fn split_field_path(path: &str, sep: char) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut depth = 0;
+    for c in path.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            _ => {}
+        }
+        if c == sep && depth == 0 {
+            out.push(std::mem::take(&mut cur));
+        } else {
+            cur.push(c);
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// Where an SME field a kustomize construct reads or writes lies in the
+/// WasmPlugin, for values that keep their meaning there; an error for the
+/// fields whose values change (phase, pull secrets) or have no equivalent.
+fn moved_path(segs: &[String], warnings: &mut Vec<String>) -> Result<Vec<String>, String> {
+    let s: Vec<&str> = segs.iter().map(String::as_str).collect();
+    match s.as_slice() {
+        ["spec", "phase"] => Err("kustomize copies a phase as it is, and no SME phase name is a WasmPlugin phase; write the WasmPlugin phase (see the phase table) where the value comes from".into()),
+        ["spec", "imagePullSecrets", ..] => Err("imagePullSecrets (a list) becomes imagePullSecret (one name)".into()),
+        ["spec", "imagePullPolicy"] => Err("imagePullPolicy Never has no WasmPlugin equivalent".into()),
+        ["spec", "workloadSelector"] | ["spec", "workloadSelector", "labels"] => {
+            Err("the whole workloadSelector cannot be moved: name a label (spec.workloadSelector.labels.KEY)".into())
+        }
+        ["spec", "priority"] => {
+            warnings.push("a priority written by kustomize is not part of the order reconciliation across the repository: check that the order still matches Maistra's".into());
+            Ok(segs.to_vec())
+        }
+        ["spec"] => Err("the whole spec cannot be moved field by field".into()),
+        ["spec", "image" | "config" | "workloadSelector", ..] => Ok(fields::plugin_path(&s)),
+        ["spec", other, ..] => Err(format!("spec.{other} has no WasmPlugin equivalent")),
+        ["status", ..] => Err("status has no meaning for a WasmPlugin".into()),
+        _ => Ok(segs.to_vec()),
+    }
+}
+
+/// The `options` that keep `oci://` in front of an image a replacement
+/// writes into (or reads from) spec.url.
+fn url_options(options: Option<&Value>) -> Result<Value, String> {
+    const SCHEME: &str = "oci://";
+    let mut o = match options {
+        None => Mapping::new(),
+        Some(Value::Mapping(m)) => m.clone(),
+        Some(_) => return Err("options is not a mapping".into()),
+    };
+    match o.get("delimiter").and_then(Value::as_str) {
+        None | Some("") => {
+            if o.contains_key("index") {
+                return Err("options has an index without a delimiter".into());
+            }
+            o.insert("delimiter".into(), SCHEME.into());
+            o.insert("index".into(), 1.into());
+        }
+        Some(d) => {
+            let index = o.get("index").and_then(Value::as_i64).unwrap_or(0);
+            if index <= 0 {
+                return Err(format!(
+                    "options (delimiter {d:?}, index {index}) replace the start of the image, which spec.url begins with oci://"
+                ));
+            }
+            let shift = SCHEME.matches(d).count() as i64;
+            o.insert("index".into(), (index + shift).into());
+        }
+    }
+    Ok(Value::Mapping(o))
+}
+
+/// A `replacements` entry whose source or targets select SMEs, retargeted.
+fn retarget_replacement(entry: &Value, warnings: &mut Vec<String>) -> Result<Value, String> {
+    let mut want = entry.clone();
+    if let Some(src) = entry.get("source") {
+        if let Some(mut t) = retarget_selector(src) {
+            let path = src
+                .get("fieldPath")
+                .and_then(Value::as_str)
+                .unwrap_or("metadata.name");
+            let segs = moved_path(&split_field_path(path, '.'), warnings)
+                .map_err(|e| format!("source fieldPath {path}: {e}"))?;
+            if src.get("fieldPath").is_some() {
+                t["fieldPath"] = Value::String(segs.join("."));
+            }
+            if path == "spec.image" {
+                let o = url_options(src.get("options"))
+                    .map_err(|e| format!("source fieldPath {path}: {e}"))?;
+                t["options"] = o;
+            }
+            want["source"] = t;
+        }
+    }
+    if let Some(Value::Sequence(targets)) = entry.get("targets") {
+        for (i, target) in targets.iter().enumerate() {
+            let Some(sel) = target.get("select") else {
+                continue;
+            };
+            let mut new = target.clone();
+            if let Some(Value::Sequence(rejects)) = target.get("reject") {
+                for (j, r) in rejects.iter().enumerate() {
+                    if let Some(t) = retarget_selector(r) {
+                        new["reject"][j] = t;
+                    }
+                }
+            }
+            let Some(t) = retarget_selector(sel) else {
+                want["targets"][i] = new;
+                continue;
+            };
+            new["select"] = t;
+            let paths: Vec<&str> = target
+                .get("fieldPaths")
+                .and_then(Value::as_sequence)
+                .map(|l| l.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let mut moved = Vec::new();
+            for p in &paths {
+                let segs = moved_path(&split_field_path(p, '.'), warnings)
+                    .map_err(|e| format!("target {} fieldPath {p}: {e}", i + 1))?;
+                moved.push(Value::String(segs.join(".")));
+            }
+            if paths.contains(&"spec.image") {
+                if paths.len() > 1 {
+                    return Err(format!(
+                        "target {} writes spec.image with other fields: spec.url needs its own options; give spec.image a target of its own",
+                        i + 1
+                    ));
+                }
+                let o = url_options(target.get("options"))
+                    .map_err(|e| format!("target {} fieldPath spec.image: {e}", i + 1))?;
+                new["options"] = o;
+            }
+            if !moved.is_empty() {
+                new["fieldPaths"] = Value::Sequence(moved);
+            }
+            want["targets"][i] = new;
+        }
+    }
+    Ok(want)
+}
+
+/// A `vars` entry whose objref is an SME, retargeted.
+fn retarget_var(entry: &Value, warnings: &mut Vec<String>) -> Result<Value, String> {
+    let mut want = entry.clone();
+    let Some(t) = entry.get("objref").and_then(retarget_selector) else {
+        return Ok(want);
+    };
+    want["objref"] = t;
+    let path = entry
+        .get("fieldref")
+        .and_then(|f| f.get("fieldpath"))
+        .and_then(Value::as_str)
+        .unwrap_or("metadata.name");
+    if path == "spec.image" {
+        return Err("a variable of spec.image would hold the url with oci:// in front; use a replacement (its delimiter and index options keep the scheme)".into());
+    }
+    let segs = moved_path(&split_field_path(path, '.'), warnings)
+        .map_err(|e| format!("fieldref {path}: {e}"))?;
+    if entry
+        .get("fieldref")
+        .and_then(|f| f.get("fieldpath"))
+        .is_some()
+    {
+        want["fieldref"]["fieldpath"] = Value::String(segs.join("."));
+    }
+    Ok(want)
+}
+
+/// Field specs (`configurations`: `{path, kind, group, version}`, also
+/// nested in nameReference) that name SME fields, retargeted.
+fn retarget_field_specs(v: &Value, warnings: &mut Vec<String>) -> Result<Value, String> {
+    match v {
+        Value::Mapping(m) => {
+            let mut out = Mapping::new();
+            for (k, val) in m {
+                out.insert(k.clone(), retarget_field_specs(val, warnings)?);
+            }
+            let mut out = Value::Mapping(out);
+            if let Some(mut t) = retarget_selector(&out) {
+                if let Some(path) = v.get("path").and_then(Value::as_str) {
+                    if path == "spec/image" {
+                        return Err("a field spec of spec/image: spec.url holds oci:// in front of the image, which a transformer would not keep".into());
+                    }
+                    let segs = moved_path(&split_field_path(path, '/'), warnings)
+                        .map_err(|e| format!("field spec {path}: {e}"))?;
+                    t["path"] = Value::String(segs.join("/"));
+                }
+                out = t;
+            }
+            Ok(out)
+        }
+        Value::Sequence(items) => Ok(Value::Sequence(
+            items
+                .iter()
+                .map(|i| retarget_field_specs(i, warnings))
+                .collect::<Result<_, _>>()?,
+        )),
+        other => Ok(other.clone()),
+    }
+}
+
 /// The patch text `inner` (a JSON 6902 list or a strategic-merge document)
 /// rewritten in place; `None` when it needs no change.
 fn convert_patch_text(
@@ -476,23 +1067,249 @@ fn error(
     );
 }
 
-/// A kustomization: the targets of SME patches, and inline patches.
+/// An ERROR for a kustomize construct that cannot be carried over: its
+/// file is left as it was.
+fn refuse(
+    notes: &mut Vec<Notification>,
+    counters: &mut Counters,
+    file: &str,
+    line: usize,
+    construct: &str,
+    why: String,
+) {
+    counters.failed += 1;
+    notes.push(
+        note(
+            Level::Error,
+            file,
+            line,
+            format!("{construct} naming a ServiceMeshExtension cannot be carried over to the WasmPlugin: {why}"),
+        )
+        .advice("rewrite it by hand for WasmPlugin; this file was left as it was"),
+    );
+}
+
+/// A file of replacements, field specs or OpenAPI definitions that a
+/// kustomization names, where they name SMEs.
+fn plan_construct_file<'a>(
+    file: &'a SourceFile,
+    kind: PatchKind,
+    notes: &mut Vec<Notification>,
+    counters: &mut Counters,
+) -> Vec<(Document<'a>, DocPlan)> {
+    let docs = yaml::split_documents(&file.text);
+    let construct = match kind {
+        PatchKind::Replacements => "replacements",
+        PatchKind::Configuration => "a transformer configuration",
+        _ => "crds",
+    };
+    let mut plans = Vec::new();
+    for doc in &docs {
+        if doc.is_blank() || !doc.text.contains(sme::KIND) {
+            plans.push(DocPlan::Keep);
+            continue;
+        }
+        let line = doc.content_line();
+        let have = match yaml::parse(doc.text) {
+            Ok(v) => v,
+            Err(e) => {
+                counters.unreadable += 1;
+                notes.push(
+                    crate::stream::parse_error(&file.name, doc, &e)
+                        .advice("fix the file; it was left untouched"),
+                );
+                return docs.into_iter().map(|d| (d, DocPlan::Keep)).collect();
+            }
+        };
+        let mut warnings = Vec::new();
+        let want = match kind {
+            PatchKind::Replacements => match &have {
+                Value::Sequence(list) => list
+                    .iter()
+                    .map(|e| retarget_replacement(e, &mut warnings))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Sequence),
+                other => retarget_replacement(other, &mut warnings),
+            },
+            PatchKind::Configuration => retarget_field_specs(&have, &mut warnings),
+            _ => Err("OpenAPI definitions of ServiceMeshExtension fields are not rewritten".into()),
+        };
+        let text = want.and_then(|want| {
+            if want == have {
+                return Ok(None);
+            }
+            rewrite::rewrite(doc.text, &have, &want, rewrite::no_renames)
+                .map_err(|e| e.0)
+                .and_then(|t| match yaml::parse(&t) {
+                    Ok(v) if v == want => Ok(Some(t)),
+                    _ => Err("the edited file would mean something else".into()),
+                })
+        });
+        match text {
+            Ok(Some(t)) => {
+                counters.patches += 1;
+                warn_all(notes, &file.name, line, warnings);
+                plans.push(DocPlan::Text(t));
+            }
+            Ok(None) => plans.push(DocPlan::Keep),
+            Err(why) => {
+                let at = doc
+                    .find_line_containing(sme::KIND)
+                    .map_or(line, |p| doc.start_line + p);
+                refuse(notes, counters, &file.name, at, construct, why);
+                return docs.into_iter().map(|d| (d, DocPlan::Keep)).collect();
+            }
+        }
+    }
+    docs.into_iter().zip(plans).collect()
+}
+
+/// A kustomization: the targets of SME patches, inline patches, and the
+/// pluginName patches its name transformers call for.
 pub fn plan_kustomization<'a>(
     file: &'a SourceFile,
+    index: &PatchIndex,
     opts: &Options,
     notes: &mut Vec<Notification>,
     counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
     let mut out = Vec::new();
+    let mut renamed = if opts.plugin_name {
+        index.renamed(&file.name)
+    } else {
+        &[]
+    };
     for doc in yaml::split_documents(&file.text) {
         let plan = if doc.is_blank() {
             DocPlan::Keep
         } else {
-            plan_kustomization_doc(file, &doc, opts, notes, counters)
+            let plan = plan_kustomization_doc(file, &doc, renamed, opts, notes, counters);
+            renamed = &[];
+            plan
         };
         out.push((doc, plan));
     }
     out
+}
+
+/// A kustomize target name: a regular expression, anchored by kustomize.
+fn name_regex(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn quoted(s: &str) -> String {
+    serde_json::to_string(s).expect("a string serialises")
+}
+
+/// The `patches` entry that sets a renamed WasmPlugin's pluginName, as a
+/// value and as text (its lines indented by `indent`).
+fn plugin_name_patch(r: &Renamed, indent: &str, nl: &str) -> (Value, String) {
+    let plugin_name = format!("{}_root", r.rendered);
+    let mut target = Mapping::new();
+    target.insert("group".into(), "extensions.istio.io".into());
+    target.insert("version".into(), "v1alpha1".into());
+    target.insert("kind".into(), wasmplugin::KIND.into());
+    target.insert("name".into(), Value::String(name_regex(&r.name)));
+    if let Some(ns) = &r.namespace {
+        target.insert("namespace".into(), Value::String(ns.clone()));
+    }
+    let patch = format!(
+        "- op: add\n  path: /spec/pluginName\n  value: {}",
+        quoted(&plugin_name)
+    );
+    let mut entry = Mapping::new();
+    entry.insert("target".into(), Value::Mapping(target));
+    entry.insert("patch".into(), Value::String(patch));
+    let mut text = format!(
+        "{indent}# {} renders as {}: Maistra's root_id was {plugin_name}{nl}\
+         {indent}- target:{nl}\
+         {indent}    group: extensions.istio.io{nl}\
+         {indent}    version: v1alpha1{nl}\
+         {indent}    kind: WasmPlugin{nl}\
+         {indent}    name: {}{nl}",
+        r.name,
+        r.rendered,
+        quoted(&name_regex(&r.name)),
+    );
+    if let Some(ns) = &r.namespace {
+        text.push_str(&format!("{indent}    namespace: {}{nl}", quoted(ns)));
+    }
+    text.push_str(&format!(
+        "{indent}  patch: |-{nl}\
+         {indent}    - op: add{nl}\
+         {indent}      path: /spec/pluginName{nl}\
+         {indent}      value: {}{nl}",
+        quoted(&plugin_name)
+    ));
+    (Value::Mapping(entry), text)
+}
+
+/// The edit that appends the pluginName patches of `renamed` to the
+/// kustomization's `patches` (made when there is none).
+fn plugin_name_edit(
+    text: &str,
+    root: &Node,
+    want: &mut Value,
+    renamed: &[Renamed],
+) -> Result<Edit, String> {
+    let nl = super::newline_of(text);
+    let line_start = |at: usize| text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let (at, indent, head) = match root.entry("patches") {
+        Some((_, seq)) => {
+            let NodeKind::Sequence { flow: false, items } = &seq.kind else {
+                return Err("its patches are not a block list".into());
+            };
+            let Some(first) = items.first() else {
+                return Err("its patches are not a block list".into());
+            };
+            let ls = line_start(first.start);
+            let indent = &text[ls..first.start];
+            let dash = indent.find('-').ok_or("its patches are not a block list")?;
+            if !indent[..dash].bytes().all(|b| b == b' ') {
+                return Err("its patches are not a block list".into());
+            }
+            let at = text[seq.end..].find('\n').map(|i| seq.end + i + 1);
+            match at {
+                Some(at) => (at, indent[..dash].to_string(), String::new()),
+                None => (text.len(), indent[..dash].to_string(), nl.to_string()),
+            }
+        }
+        None => {
+            let head = if text.is_empty() || text.ends_with('\n') {
+                format!("patches:{nl}")
+            } else {
+                format!("{nl}patches:{nl}")
+            };
+            (text.len(), String::new(), head)
+        }
+    };
+    let mut new = head;
+    let mut values = Vec::new();
+    for r in renamed {
+        let (v, t) = plugin_name_patch(r, &indent, nl);
+        values.push(v);
+        new.push_str(&t);
+    }
+    match want.get_mut("patches") {
+        Some(Value::Sequence(list)) => list.extend(values),
+        _ => {
+            if let Value::Mapping(m) = want {
+                m.insert("patches".into(), Value::Sequence(values));
+            }
+        }
+    }
+    Ok(Edit {
+        start: at,
+        end: at,
+        text: new,
+    })
 }
 
 fn seq_items<'n>(root: &'n Node, key: &str) -> &'n [Node] {
@@ -505,6 +1322,7 @@ fn seq_items<'n>(root: &'n Node, key: &str) -> &'n [Node] {
 fn plan_kustomization_doc(
     file: &SourceFile,
     doc: &Document,
+    renamed: &[Renamed],
     opts: &Options,
     notes: &mut Vec<Notification>,
     counters: &mut Counters,
@@ -522,7 +1340,7 @@ fn plan_kustomization_doc(
             return DocPlan::Keep;
         }
     };
-    if !doc.text.contains(sme::KIND) {
+    if !doc.text.contains(sme::KIND) && renamed.is_empty() {
         return DocPlan::Keep;
     }
     let root = match yaml::parse_spans(doc.text) {
@@ -559,6 +1377,7 @@ fn plan_kustomization_doc(
     }
     let mut want = have.clone();
     let mut edits: Vec<Edit> = Vec::new();
+    let mut refused = false;
     // Strategic-merge patches written inline.
     for (i, node) in seq_items(&root, "patchesStrategicMerge").iter().enumerate() {
         let Some(inner) = have["patchesStrategicMerge"][i].as_str() else {
@@ -584,7 +1403,10 @@ fn plan_kustomization_doc(
                 warn_all(notes, &file.name, line(node), warnings);
             }
             Ok(None) => {}
-            Err(why) => error(notes, counters, &file.name, line(node), why),
+            Err(why) => {
+                refused = true;
+                error(notes, counters, &file.name, line(node), why)
+            }
         }
     }
     for key in ["patchesJson6902", "patches"] {
@@ -618,7 +1440,90 @@ fn plan_kustomization_doc(
                     want[key][i] = new_entry;
                     warn_all(notes, &file.name, line(node), warnings);
                 }
-                Err(why) => error(notes, counters, &file.name, line(node), why),
+                Err(why) => {
+                    refused = true;
+                    error(notes, counters, &file.name, line(node), why)
+                }
+            }
+        }
+    }
+    // A kustomization is rewritten whole or not at all: half of it
+    // rewritten would render something else than either.
+    if refused {
+        return DocPlan::Keep;
+    }
+    // Replacements written inline, and vars, whose selectors name SMEs.
+    for key in ["replacements", "vars"] {
+        for (i, node) in seq_items(&root, key).iter().enumerate() {
+            let Some(entry) = have.get(key).and_then(|l| l.get(i)) else {
+                error(
+                    notes,
+                    counters,
+                    &file.name,
+                    doc.content_line(),
+                    format!("{key} could not be read item by item"),
+                );
+                return DocPlan::Keep;
+            };
+            let entry = entry.clone();
+            let mut warnings = Vec::new();
+            let new = if key == "vars" {
+                retarget_var(&entry, &mut warnings)
+            } else {
+                retarget_replacement(&entry, &mut warnings)
+            };
+            let result = new.and_then(|new| {
+                if new == entry {
+                    return Ok(None);
+                }
+                rewrite::node_edits(doc.text, node, &entry, &new, rewrite::no_renames)
+                    .map(|e| Some((new, e)))
+                    .map_err(|e| e.0)
+            });
+            match result {
+                Ok(None) => {}
+                Ok(Some((new, mut e))) => {
+                    counters.patches += 1;
+                    edits.append(&mut e);
+                    want[key][i] = new;
+                    warn_all(notes, &file.name, line(node), warnings);
+                }
+                Err(why) => {
+                    refuse(notes, counters, &file.name, line(node), key, why);
+                    return DocPlan::Keep;
+                }
+            }
+        }
+    }
+    if !renamed.is_empty() {
+        let at = ["namePrefix", "nameSuffix", "components"]
+            .iter()
+            .find_map(|k| root.entry(k))
+            .map_or(doc.content_line(), |(k, _)| line(k));
+        match plugin_name_edit(doc.text, &root, &mut want, renamed) {
+            Ok(e) => {
+                edits.push(e);
+                notes.push(
+                    note(
+                        Level::Info,
+                        &file.name,
+                        at,
+                        format!(
+                            "name transformers rename {}: a patch sets each WasmPlugin's pluginName to its rendered name + _root (Maistra's root_id)",
+                            plural_smes(renamed.len())
+                        ),
+                    ),
+                );
+            }
+            Err(why) => {
+                error(
+                    notes,
+                    counters,
+                    &file.name,
+                    at,
+                    format!("namePrefix/nameSuffix rename {}, so each needs a pluginName patch, but {why}", plural_smes(renamed.len())),
+                );
+                return DocPlan::Keep;
             }
         }
     }
@@ -641,6 +1546,14 @@ fn plan_kustomization_doc(
             error(notes, counters, &file.name, doc.content_line(), why);
             DocPlan::Keep
         }
+    }
+}
+
+fn plural_smes(n: usize) -> String {
+    if n == 1 {
+        "1 ServiceMeshExtension".into()
+    } else {
+        format!("{n} ServiceMeshExtensions")
     }
 }
 
@@ -691,8 +1604,17 @@ pub fn plan_patch_file<'a>(
     notes: &mut Vec<Notification>,
     counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
+    if let Some(kind) = uses.iter().copied().find(|k| {
+        matches!(
+            k,
+            PatchKind::Replacements | PatchKind::Configuration | PatchKind::Crds
+        )
+    }) {
+        return plan_construct_file(file, kind, notes, counters);
+    }
     let targeted = uses.contains(&PatchKind::Targeted);
     let mut out = Vec::new();
+    let mut refused = false;
     for doc in yaml::split_documents(&file.text) {
         if doc.is_blank() || (!targeted && !doc.text.contains(sme::KIND)) {
             out.push((doc, DocPlan::Keep));
@@ -729,7 +1651,14 @@ pub fn plan_patch_file<'a>(
             Err(why) => {
                 error(notes, counters, &file.name, doc.content_line(), why);
                 out.push((doc, DocPlan::Keep));
+                refused = true;
             }
+        }
+    }
+    // A patch file is rewritten whole or not at all.
+    if refused {
+        for (_, plan) in &mut out {
+            *plan = DocPlan::Keep;
         }
     }
     out
@@ -754,6 +1683,150 @@ mod tests {
         assert!(ops("[{op: replace, path: /spec/phase, value: Late}]").is_err());
         assert!(ops("[{op: add, path: /spec/foo, value: 1}]").is_err());
         assert!(ops("[{op: replace, path: /spec/imagePullPolicy, value: Never}]").is_err());
+    }
+
+    #[test]
+    fn url_options_keep_the_scheme() {
+        let o = |t: &str| url_options(Some(&yaml::parse(t).unwrap()));
+        let none = url_options(None).unwrap();
+        assert_eq!(
+            none,
+            yaml::parse("{delimiter: 'oci://', index: 1}").unwrap()
+        );
+        assert_eq!(
+            o("{delimiter: ':', index: 1}").unwrap(),
+            yaml::parse("{delimiter: ':', index: 2}").unwrap()
+        );
+        assert_eq!(
+            o("{delimiter: '/', index: 1}").unwrap(),
+            yaml::parse("{delimiter: '/', index: 3}").unwrap()
+        );
+        assert_eq!(
+            o("{delimiter: '@', index: 1, create: true}").unwrap(),
+            yaml::parse("{delimiter: '@', index: 1, create: true}").unwrap()
+        );
+        assert!(o("{delimiter: ':', index: 0}").is_err());
+        assert!(o("{index: 1}").is_err());
+    }
+
+    #[test]
+    fn field_paths_move_with_the_renamed_fields() {
+        let mut w = Vec::new();
+        let mv = |p: &str, w: &mut Vec<String>| {
+            moved_path(&split_field_path(p, '.'), w).map(|s| s.join("."))
+        };
+        assert_eq!(
+            mv("spec.config.rules.[name=a.b].level", &mut w).unwrap(),
+            "spec.pluginConfig.rules.[name=a.b].level"
+        );
+        assert_eq!(
+            mv("spec.workloadSelector.labels.app", &mut w).unwrap(),
+            "spec.selector.matchLabels.app"
+        );
+        assert_eq!(
+            mv("metadata.labels.x", &mut w).unwrap(),
+            "metadata.labels.x"
+        );
+        assert!(w.is_empty());
+        assert_eq!(mv("spec.priority", &mut w).unwrap(), "spec.priority");
+        assert_eq!(w.len(), 1);
+        for refused in [
+            "spec.phase",
+            "spec.imagePullSecrets.0.name",
+            "spec.workloadSelector",
+            "spec.foo",
+            "status.phase",
+        ] {
+            assert!(mv(refused, &mut w).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
+    fn selectors_of_other_kinds_are_left_alone() {
+        assert_eq!(
+            retarget_selector(&yaml::parse("{kind: ConfigMap, name: x}").unwrap()),
+            None
+        );
+        assert_eq!(
+            retarget_selector(
+                &yaml::parse("{kind: ServiceMeshExtension, group: maistra.io, name: x}").unwrap()
+            ),
+            Some(yaml::parse("{kind: WasmPlugin, group: extensions.istio.io, name: x}").unwrap())
+        );
+        assert_eq!(name_regex("a.b"), "a\\.b");
+    }
+
+    fn model(files: &[(&str, &str)]) -> (HashMap<String, Vec<Renamed>>, Vec<Notification>) {
+        let files: Vec<SourceFile> = files
+            .iter()
+            .map(|(n, t)| SourceFile {
+                path: std::path::PathBuf::from(n),
+                name: n.to_string(),
+                text: t.to_string(),
+            })
+            .collect();
+        let mut m = NameModel::new(&files);
+        let mut notes = Vec::new();
+        let renamed = m.renamed();
+        m.namespaces(&mut notes);
+        (renamed, notes)
+    }
+
+    const SME_A: &str = "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: a\n  namespace: n1\nspec: {}\n";
+    const SME_B: &str = "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: b\n  namespace: n2\nspec: {}\n";
+
+    #[test]
+    fn prefixes_of_overlays_and_components_add_up() {
+        let (renamed, _) = model(&[
+            ("base/kustomization.yaml", "resources: [a.yaml]\n"),
+            ("base/a.yaml", SME_A),
+            ("c/kustomization.yaml", "kind: Component\nnameSuffix: -c\n"),
+            (
+                "o/kustomization.yaml",
+                "resources: [../base]\ncomponents: [../c]\nnamePrefix: p-\nnamespace: x\n",
+            ),
+            (
+                "top/kustomization.yaml",
+                "resources: [../o]\nnamePrefix: t-\n",
+            ),
+        ]);
+        let o = &renamed["o/kustomization.yaml"];
+        assert_eq!(
+            (o[0].name.as_str(), o[0].rendered.as_str()),
+            ("a-c", "p-a-c")
+        );
+        assert_eq!(o[0].namespace.as_deref(), Some("n1"));
+        let t = &renamed["top/kustomization.yaml"];
+        assert_eq!(
+            (t[0].name.as_str(), t[0].rendered.as_str()),
+            ("p-a-c", "t-p-a-c")
+        );
+        assert_eq!(t[0].namespace.as_deref(), Some("x"));
+        assert!(!renamed.contains_key("base/kustomization.yaml"));
+    }
+
+    #[test]
+    fn renderings_that_group_smes_differently_are_named() {
+        let (_, notes) = model(&[
+            ("a/kustomization.yaml", "resources: [a.yaml]\n"),
+            ("a/a.yaml", SME_A),
+            ("b/kustomization.yaml", "resources: [b.yaml]\n"),
+            ("b/b.yaml", SME_B),
+            ("apart/kustomization.yaml", "resources: [../a, ../b]\n"),
+            (
+                "together/kustomization.yaml",
+                "namespace: x\nresources: [../a, ../b]\n",
+            ),
+        ]);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        assert_eq!(notes[0].level, Level::Warn);
+        assert!(
+            notes[0]
+                .to_string()
+                .contains("together/kustomization.yaml:1"),
+            "{}",
+            notes[0]
+        );
     }
 
     #[test]

@@ -480,18 +480,23 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     };
     let mut extra: Vec<Notification> = walk_notes;
     let patch_index = kustomize::PatchIndex::build(&mut files, &mut extra);
+    let chart_order = helm::ChartOrder::build(&files, opts);
     let mut plugins: Vec<WasmPlugin> = Vec::new();
     let mut plans: Vec<FilePlan> = Vec::with_capacity(files.len());
     let mut carries: Vec<Carries> = Vec::with_capacity(files.len());
     for file in &files {
         let before = (counters.converted, counters.patches, counters.templates);
         let docs = if file.is_kustomization() {
-            kustomize::plan_kustomization(file, opts, &mut extra, &mut counters)
+            kustomize::plan_kustomization(file, &patch_index, opts, &mut extra, &mut counters)
         } else if let Some(uses) = patch_index.uses(&file.name) {
             kustomize::plan_patch_file(file, uses, opts, &mut extra, &mut counters)
         } else {
             plan_plain(
                 file,
+                Views {
+                    kustomize: &patch_index,
+                    charts: &chart_order,
+                },
                 opts,
                 &mut conv,
                 &mut plugins,
@@ -541,6 +546,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         }
     }
     let mut notes = finished.notifications;
+    notes.extend(chart_order.notes);
     notes.extend(extra);
     // Stable: within a file and line, the order in which they were found.
     notes.sort_by(|a, b| a.source.cmp(&b.source));
@@ -558,8 +564,17 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     }
 }
 
+/// What the whole repository says about one file's SMEs: where kustomize
+/// renders them, and the order of a chart's templates.
+#[derive(Clone, Copy)]
+struct Views<'v> {
+    kustomize: &'v kustomize::PatchIndex,
+    charts: &'v helm::ChartOrder,
+}
+
 fn plan_plain<'a>(
     file: &'a SourceFile,
+    views: Views,
     opts: &Options,
     conv: &mut Converter,
     plugins: &mut Vec<WasmPlugin>,
@@ -573,7 +588,8 @@ fn plan_plain<'a>(
             continue;
         }
         if helm::is_template(file, &doc) {
-            let plan = match helm::rewrite_template(file, &doc, opts, extra, counters) {
+            let plan = match helm::rewrite_template(file, &doc, views.charts, opts, extra, counters)
+            {
                 Some(t) if t != doc.text => DocPlan::Text(t),
                 _ => DocPlan::Keep,
             };
@@ -599,8 +615,9 @@ fn plan_plain<'a>(
         };
         if sme::is_sme(&have) {
             counters.remaining += 1;
-            let plan = match stream::read_sme(&have, &site, conv).and_then(|s| conv.add(&s, &site))
-            {
+            let plan = match stream::read_sme(&have, &site, conv).and_then(|s| {
+                add_in_rendered_namespace(conv, views.kustomize, &file.name, s, &site)
+            }) {
                 Some((id, plugin)) => {
                     debug_assert_eq!(id, plugins.len());
                     plugins.push(plugin);
@@ -649,6 +666,26 @@ fn plan_plain<'a>(
         out.push((doc, plan));
     }
     out
+}
+
+/// Add an SME to the run; where kustomize's namespace transformers render
+/// it in another namespace than its file says, its order is reconciled
+/// among the SMEs of that namespace, and the plugin keeps the file's.
+fn add_in_rendered_namespace(
+    conv: &mut Converter,
+    index: &kustomize::PatchIndex,
+    file: &str,
+    mut sme: sme::ServiceMeshExtension,
+    site: &Site,
+) -> Option<(usize, WasmPlugin)> {
+    let written = sme.namespace.clone();
+    let Some(ns) = index.rendered_namespace(file, &sme.name, written.as_deref()) else {
+        return conv.add_owned(sme, site);
+    };
+    sme.namespace = Some(ns.to_string());
+    let (id, mut plugin) = conv.add_owned(sme, site)?;
+    plugin.metadata.namespace = written;
+    Some((id, plugin))
 }
 
 /// The line ending a text uses.

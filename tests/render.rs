@@ -408,6 +408,8 @@ impl<'a> RenderCase<'a> {
         copy_dir(&self.repo, work.path());
         let out = sme2wasm()
             .arg("migrate")
+            // a scratch copy; the safety rules have tests of their own
+            .arg("--allow-no-vcs")
             .args(self.args)
             .arg(work.path())
             .output()
@@ -467,6 +469,8 @@ impl<'a> RenderCase<'a> {
         let before = snapshot(work.path());
         let again = sme2wasm()
             .arg("migrate")
+            // a scratch copy; the safety rules have tests of their own
+            .arg("--allow-no-vcs")
             .args(self.args)
             .arg(work.path())
             .output()
@@ -579,7 +583,11 @@ fn name_transformers_keep_the_root_id() {
         ])
         .run();
     // A second run finds nothing left to do.
-    let again = sme2wasm().arg("migrate").arg(work.path()).output().unwrap();
+    let again = sme2wasm()
+        .args(["migrate", "--allow-no-vcs"])
+        .arg(work.path())
+        .output()
+        .unwrap();
     let again = String::from_utf8_lossy(&again.stderr);
     assert!(
         again.contains("nothing to change"),

@@ -13,6 +13,7 @@ pub mod mapping;
 pub mod migrate;
 pub mod notify;
 pub mod order;
+pub mod remaining;
 pub mod repack;
 pub mod sme;
 pub mod stream;

@@ -468,13 +468,9 @@ fn plan_plain<'a>(
     out
 }
 
-/// The line ending a text uses.
+/// The line ending a text uses (the most frequent of LF, CRLF and CR).
 pub(crate) fn newline_of(text: &str) -> &'static str {
-    if text.contains("\r\n") {
-        "\r\n"
-    } else {
-        "\n"
-    }
+    yaml::newline_of(text)
 }
 
 /// The lines that open a document and carry no content: a BOM, the `---`
@@ -482,7 +478,7 @@ pub(crate) fn newline_of(text: &str) -> &'static str {
 fn document_prefix(text: &str) -> String {
     let mut end = 0;
     let mut marker_with_content = false;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
+    for (i, line) in yaml::lines_inclusive(text).enumerate() {
         let t = line.trim_start_matches('\u{feff}').trim();
         let is_marker = t == "---" || t.starts_with("--- #") || t.starts_with("---\t#");
         if i == 0
@@ -526,12 +522,12 @@ fn clean_document(doc_text: &str, rendered: &str, json: bool) -> String {
     };
     let nl = newline_of(doc_text);
     let body = rendered.trim_end_matches('\n');
-    if nl == "\r\n" {
-        out.push_str(&body.replace('\n', "\r\n"));
+    if nl != "\n" {
+        out.push_str(&body.replace('\n', nl));
     } else {
         out.push_str(body);
     }
-    if doc_text.ends_with('\n') {
+    if doc_text.ends_with(['\n', '\r']) {
         out.push_str(nl);
     }
     out

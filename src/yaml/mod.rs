@@ -10,7 +10,7 @@ mod split;
 pub mod yaml11;
 
 pub use spans::{parse_spans, Node, NodeKind, SpanError, Style};
-pub use split::{split_documents, Document};
+pub use split::{lines, lines_inclusive, newline_of, split_documents, Document};
 
 // The only line in the crate that names the YAML library.
 use serde_yaml as backend;

@@ -17,5 +17,6 @@ pub mod remaining;
 pub mod repack;
 pub mod sme;
 pub mod stream;
+pub mod template;
 pub mod wasmplugin;
 pub mod yaml;

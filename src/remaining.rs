@@ -72,10 +72,11 @@ pub fn says_kind(text: &str) -> bool {
         };
         let before = before.trim_end_matches(['"', '\'', ' ', '\t']);
         if before.ends_with("kind") {
-            let after = &text[from..];
-            if after.is_empty()
-                || after.starts_with(|c: char| !(c.is_alphanumeric() || c == '_' || c == '-'))
-            {
+            // The value ends there: a quote, a comma, a brace, a comment or
+            // the end of the line follows (not prose that names the kind).
+            let line = text[from..].split(['\n', '\r']).next().unwrap_or("");
+            let rest = line.trim_start_matches(['"', '\'']).trim_start();
+            if rest.is_empty() || rest.starts_with([',', '}', ']', '#']) {
                 return true;
             }
         }
@@ -90,8 +91,11 @@ pub fn find_sme(value: &Value) -> Option<String> {
     fn walk(v: &Value, path: &mut Vec<String>) -> bool {
         match v {
             Value::Mapping(m) => {
-                if sme::kind_of(v) == Some(sme::KIND) {
-                    return true;
+                match sme::kind_of(v) {
+                    Some(sme::KIND) => return true,
+                    // The CRD that defines ServiceMeshExtensions is not one.
+                    Some("CustomResourceDefinition") => return false,
+                    _ => {}
                 }
                 for (k, x) in m {
                     path.push(yaml::key_string(k));
@@ -130,6 +134,26 @@ pub fn find_sme(value: &Value) -> Option<String> {
     })
 }
 
+/// The 0-based line of the first document of `text` that still holds a
+/// ServiceMeshExtension: one that says `kind: ServiceMeshExtension` and
+/// either does not parse or holds one (`find_sme`).
+pub fn still_holds(text: &str) -> Option<usize> {
+    kind_line(text)?;
+    for doc in yaml::split_documents(text) {
+        let Some(line) = kind_line(doc.text) else {
+            continue;
+        };
+        let holds = match yaml::parse(doc.text) {
+            Ok(v) => find_sme(&v).is_some(),
+            Err(_) => true,
+        };
+        if holds {
+            return Some(doc.start_line - 1 + line);
+        }
+    }
+    None
+}
+
 /// The ERROR for `kind: ServiceMeshExtension` under an apiVersion that is
 /// not `maistra.io/v1` or `maistra.io/v1alpha1`.
 ///
@@ -161,7 +185,16 @@ pub fn unknown_group(api_version: &str, object: &str, at: Source) -> Notificatio
 /// The ERROR for a ServiceMeshExtension inside an object sme2wasm does not
 /// convert (`kind` the wrapper's kind, `path` where inside it).
 pub fn wrapper(kind: &str, path: &str, object: &str, at: Source) -> Notification {
-    let kind = if kind.is_empty() { "an object" } else { kind };
+    let article = if kind.starts_with(['A', 'E', 'I', 'O', 'U']) {
+        "an"
+    } else {
+        "a"
+    };
+    let (kind, inside) = if kind.is_empty() {
+        ("An object".to_string(), "an object of no kind".to_string())
+    } else {
+        (kind.to_string(), format!("{article} {kind}"))
+    };
     let place = if path.is_empty() {
         String::new()
     } else {
@@ -170,7 +203,7 @@ pub fn wrapper(kind: &str, path: &str, object: &str, at: Source) -> Notification
     Notification::new(
         Level::Error,
         object,
-        format!("{kind} holds a ServiceMeshExtension{place}, which sme2wasm does not convert inside a {kind}; it is passed on as it is"),
+        format!("{kind} holds a ServiceMeshExtension{place}, which sme2wasm does not convert inside {inside}; it is passed on as it is"),
     )
     .at(at)
     .advice("take the ServiceMeshExtension out (a file of its own), convert it with `sme2wasm convert`, and put the WasmPlugin back")
@@ -218,6 +251,7 @@ mod tests {
             "kind: ServiceMeshExtensionList",
             "# the ServiceMeshExtension of Red Hat",
             "name: ServiceMeshExtension",
+            "note: \"kind: ServiceMeshExtension is gone\"",
         ] {
             assert!(!says_kind(t), "{t}");
         }
@@ -234,9 +268,16 @@ mod tests {
         )
         .unwrap();
         assert_eq!(find_sme(&v).as_deref(), Some("data.sme.yaml"));
-        let v = yaml::parse("kind: X\nspec:\n  items:\n  - {kind: ServiceMeshExtension}\n")
-            .unwrap();
+        let v =
+            yaml::parse("kind: X\nspec:\n  items:\n  - {kind: ServiceMeshExtension}\n").unwrap();
         assert_eq!(find_sme(&v).as_deref(), Some("spec.items[0]"));
         assert_eq!(find_sme(&yaml::parse("kind: X\n").unwrap()), None);
+        let crd = "kind: CustomResourceDefinition\nspec:\n  names: {kind: ServiceMeshExtension}\n";
+        assert_eq!(find_sme(&yaml::parse(crd).unwrap()), None);
+        assert_eq!(still_holds(crd), None);
+        assert_eq!(
+            still_holds("a: 1\n---\n# c\nkind: ServiceMeshExtension\n"),
+            Some(3)
+        );
     }
 }

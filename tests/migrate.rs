@@ -234,6 +234,53 @@ fn a_migrated_repository_is_left_alone() {
 }
 
 #[test]
+fn every_shape_left_behind_is_named_after_a_rewrite() {
+    Case::new("left-behind").run();
+}
+
+#[test]
+fn check_names_every_file_left_behind() {
+    Case::new("left-behind-check").no_rerun().run();
+}
+
+#[test]
+fn check_never_says_clean_while_an_sme_remains_unconvertible() {
+    // Only SMEs migrate cannot convert: no SME it converts, no unreadable
+    // file. The gate must still fail with 4 and name each file.
+    let work = tempfile::tempdir().unwrap();
+    let p = work.path();
+    std::fs::write(
+        p.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  x: |\n    kind: ServiceMeshExtension\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("old.yaml"),
+        "apiVersion: extensions.maistra.io/v1alpha1\nkind: ServiceMeshExtension\nmetadata: {name: o}\nspec: {image: x, phase: PreAuthN}\n",
+    )
+    .unwrap();
+    for args in [&["migrate", "--check"][..], &["migrate"][..]] {
+        let out = Command::cargo_bin("sme2wasm")
+            .unwrap()
+            .current_dir(p)
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = show(&out.stderr);
+        assert!(!stderr.contains("nothing to change"), "{stderr}");
+        assert!(stderr.contains("cm.yaml:6: ERROR"), "{stderr}");
+        assert!(stderr.contains("old.yaml:1: ERROR"), "{stderr}");
+        assert!(
+            stderr.contains("2 files")
+                && stderr.contains("1 unknown group or version, 1 inside a wrapper"),
+            "{stderr}"
+        );
+        let code = if args.len() == 2 { 4 } else { 1 };
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn check_writes_nothing_and_exits_4() {
     Case::new("check").no_rerun().run();
 }

@@ -19,8 +19,10 @@ use crate::cli::MigrateArgs;
 use crate::convert::{Converter, Options, Site};
 use crate::imagemap::ImageMap;
 use crate::notify::{Counts, Level, Notification, Source};
+use crate::remaining::{self, Left, Reason};
 use crate::sme;
 use crate::stream;
+use crate::template::{self, Fixup, Tokens};
 use crate::wasmplugin::WasmPlugin;
 use crate::yaml::{self, Document, Value};
 use std::collections::{HashMap, HashSet};
@@ -45,9 +47,11 @@ enum DocPlan {
     Keep,
     /// An SME converted to the plugin of this id.
     Sme { id: usize, have: Value },
-    /// A List whose items at these indexes become the plugins of these ids.
+    /// A List (`items`) or an OpenShift Template (`objects`) whose entries
+    /// at these indexes become the plugins of these ids.
     List {
         have: Value,
+        key: &'static str,
         items: Vec<(usize, usize)>,
     },
     /// New text already made (and verified) by the kustomize or Helm rewrite.
@@ -81,6 +85,9 @@ pub struct Outcome {
     pub remaining: usize,
     pub patches: usize,
     pub templates: usize,
+    /// Files that still hold a ServiceMeshExtension after this run (or
+    /// would, after a rewrite), one per file, with the first reason.
+    pub left: Vec<Left>,
 }
 
 #[derive(Default)]
@@ -91,6 +98,8 @@ struct Counters {
     remaining: usize,
     patches: usize,
     templates: usize,
+    /// Why SMEs are left where they are, as found while planning.
+    left: Vec<Left>,
 }
 
 /// Repacks the images the SMEs name and returns their image map (what
@@ -180,6 +189,11 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
             "kustomizePatches": outcome.patches,
             "helmTemplates": outcome.templates,
             "found": outcome.remaining,
+            "remainingFiles": outcome.left.iter().map(|l| serde_json::json!({
+                "file": l.source.file,
+                "line": l.source.line,
+                "reason": l.reason.label(),
+            })).collect::<Vec<_>>(),
             "unreadable": outcome.unreadable,
             "info": counts.info,
             "warn": counts.warn,
@@ -191,7 +205,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         }
     }
     if mode == Mode::Check && outcome.unreadable == 0 {
-        if outcome.remaining > 0 {
+        if outcome.remaining > 0 || !outcome.left.is_empty() {
             Exit::Remaining
         } else {
             Exit::Ok
@@ -249,11 +263,25 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 fn summary_line(o: &Outcome, mode: Mode, c: Counts) -> String {
     let files = plural(o.scanned, "file", "files");
     let levels = format!("{} ERROR, {} WARN, {} INFO", c.error, c.warn, c.info);
-    if o.remaining == 0 {
+    if o.remaining == 0 && o.left.is_empty() {
         return format!(
             "migrate: nothing to change: no ServiceMeshExtension in {files} scanned ({levels})"
         );
     }
+    let left = if o.left.is_empty() {
+        String::new()
+    } else {
+        let hold = if o.left.len() == 1 { "holds" } else { "hold" };
+        let verb = match mode {
+            Mode::Write => format!("still {hold}"),
+            Mode::Diff | Mode::Check => "would still hold".to_string(),
+        };
+        format!(
+            "; {} {verb} ServiceMeshExtensions ({})",
+            plural(o.left.len(), "file", "files"),
+            remaining::summary(&o.left)
+        )
+    };
     let mut what = vec![plural(
         o.converted,
         "ServiceMeshExtension converted",
@@ -271,15 +299,15 @@ fn summary_line(o: &Outcome, mode: Mode, c: Counts) -> String {
     let changed = plural(o.changes.len(), "file", "files");
     match mode {
         Mode::Write => format!(
-            "migrate: {files} scanned, {changed} changed; {}; {levels}",
+            "migrate: {files} scanned, {changed} changed; {}{left}; {levels}",
             what.join(", ")
         ),
         Mode::Diff => format!(
-            "migrate --diff: {files} scanned, {changed} would change (nothing written); {}; {levels}",
+            "migrate --diff: {files} scanned, {changed} would change (nothing written); {}{left}; {levels}",
             what.join(", ")
         ),
         Mode::Check => format!(
-            "migrate --check: {} remain in {files} scanned ({changed} would change); {levels}",
+            "migrate --check: {} remain in {files} scanned ({changed} would change){left}; {levels}",
             plural(o.remaining, "ServiceMeshExtension", "ServiceMeshExtensions")
         ),
     }
@@ -320,6 +348,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     let mut extra: Vec<Notification> = walk_notes;
     let patch_index = kustomize::PatchIndex::build(&mut files, &mut extra);
     let mut plugins: Vec<WasmPlugin> = Vec::new();
+    let mut templates = Templates::default();
     let mut plans: Vec<FilePlan> = Vec::with_capacity(files.len());
     for file in &files {
         let docs = if file.is_kustomization() {
@@ -332,6 +361,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
                 opts,
                 &mut conv,
                 &mut plugins,
+                &mut templates,
                 &mut extra,
                 &mut counters,
             )
@@ -346,9 +376,20 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     counters.failed += dropped.len();
     counters.converted -= dropped.len();
     let mut changes = Vec::new();
+    let mut finals: Vec<(&SourceFile, Option<usize>)> = Vec::with_capacity(plans.len());
     for plan in plans {
-        if let Some(new) = render_file(&plan, &plugins, &dropped, &mut extra, &mut counters) {
+        let rendered = render_file(
+            &plan,
+            &plugins,
+            &templates,
+            &dropped,
+            &mut extra,
+            &mut counters,
+        );
+        let mut change = None;
+        if let Some(new) = rendered {
             if new != plan.file.text {
+                change = Some(changes.len());
                 changes.push(Change {
                     path: plan.file.path.clone(),
                     name: plan.file.name.clone(),
@@ -357,9 +398,16 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
                 });
             }
         }
+        finals.push((plan.file, change));
     }
     let mut notes = finished.notifications;
     notes.extend(extra);
+    let left = left_behind(&finals, &changes, counters.left, &mut notes);
+    if !templates.tokens.is_empty() {
+        for n in &mut notes {
+            templates.tokens.untokenize_note(n);
+        }
+    }
     // Stable: within a file and line, the order in which they were found.
     notes.sort_by(|a, b| a.source.cmp(&b.source));
     Outcome {
@@ -372,7 +420,78 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         remaining: counters.remaining,
         patches: counters.patches,
         templates: counters.templates,
+        left,
     }
+}
+
+/// The placeholders of a run's OpenShift Templates, and how each plugin of
+/// a Template object gets them back.
+#[derive(Default)]
+struct Templates {
+    tokens: Tokens,
+    fixups: HashMap<usize, Fixup>,
+}
+
+impl Templates {
+    /// The plugin of this id as it is written.
+    fn value(&self, id: usize, plugin: &WasmPlugin) -> Value {
+        let mut v = yaml::to_value(plugin);
+        if let Some(f) = self.fixups.get(&id) {
+            f.apply(&self.tokens, &mut v);
+        }
+        v
+    }
+}
+
+/// Every file that still holds `kind: ServiceMeshExtension` once the
+/// changes are made, one per file, with the reason found while planning;
+/// one with no reason yet gets it from its ERRORs, or an ERROR of its own:
+/// nothing is left behind silently.
+fn left_behind(
+    finals: &[(&SourceFile, Option<usize>)],
+    changes: &[Change],
+    found: Vec<Left>,
+    notes: &mut Vec<Notification>,
+) -> Vec<Left> {
+    let mut out: Vec<Left> = Vec::new();
+    for (file, change) in finals {
+        let text = match change {
+            Some(i) => changes[*i].new.as_str(),
+            None => file.text.as_str(),
+        };
+        let Some(line) = remaining::still_holds(text) else {
+            continue;
+        };
+        if let Some(l) = found.iter().find(|l| l.source.file == file.name) {
+            out.push(l.clone());
+            continue;
+        }
+        let source = Source::new(file.name.clone(), line + 1);
+        let has_error = notes.iter().any(|n| {
+            n.level == Level::Error && n.source.as_ref().is_some_and(|s| s.file == file.name)
+        });
+        if has_error {
+            out.push(Left {
+                source,
+                reason: Reason::NotConverted,
+            });
+            continue;
+        }
+        notes.push(
+            Notification::new(
+                Level::Error,
+                "",
+                "still holds kind: ServiceMeshExtension after the rewrite: sme2wasm did not understand where it sits, and did not convert it",
+            )
+            .at(source.clone())
+            .advice("convert it by hand (`sme2wasm convert` on the object), or report the case"),
+        );
+        out.push(Left {
+            source,
+            reason: Reason::Unexplained,
+        });
+    }
+    out
 }
 
 fn plan_plain<'a>(
@@ -380,6 +499,7 @@ fn plan_plain<'a>(
     opts: &Options,
     conv: &mut Converter,
     plugins: &mut Vec<WasmPlugin>,
+    templates: &mut Templates,
     extra: &mut Vec<Notification>,
     counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
@@ -389,7 +509,10 @@ fn plan_plain<'a>(
             out.push((doc, DocPlan::Keep));
             continue;
         }
-        if helm::is_template(file, &doc) {
+        // `${{PARAM}}` in an OpenShift Template is not a Helm action.
+        let openshift = doc.text.contains("${{")
+            && yaml::parse(doc.text).is_ok_and(|v| template::is_template(&v));
+        if !openshift && helm::is_template(file, &doc) {
             let plan = match helm::rewrite_template(file, &doc, opts, extra, counters) {
                 Some(t) if t != doc.text => DocPlan::Text(t),
                 _ => DocPlan::Keep,
@@ -401,10 +524,16 @@ fn plan_plain<'a>(
             Ok(v) => v,
             Err(e) => {
                 counters.unreadable += 1;
-                conv.note(
-                    stream::parse_error(&file.name, &doc, &e)
-                        .advice("fix the document; it was left untouched"),
-                );
+                let note = stream::parse_error(&file.name, &doc, &e)
+                    .advice("fix the document; it was left untouched");
+                if remaining::kind_line(doc.text).is_some() {
+                    counters.remaining += 1;
+                    counters.left.push(Left {
+                        source: note.source.clone().unwrap_or_else(|| site_of(file, &doc)),
+                        reason: Reason::Unparseable,
+                    });
+                }
+                conv.note(note);
                 out.push((doc, DocPlan::Keep));
                 continue;
             }
@@ -432,18 +561,73 @@ fn plan_plain<'a>(
             out.push((doc, plan));
             continue;
         }
+        if sme::is_other_sme(&have) {
+            counters.remaining += 1;
+            counters.failed += 1;
+            counters.left.push(Left {
+                source: site.source(),
+                reason: Reason::UnknownGroup,
+            });
+            conv.note(remaining::unknown_group(
+                sme::api_version_of(&have),
+                &sme::object_name(&have),
+                site.source(),
+            ));
+            out.push((doc, DocPlan::Keep));
+            continue;
+        }
+        let is_template = template::is_template(&have);
+        let key = if is_template { "objects" } else { "items" };
         let mut items = Vec::new();
-        if sme::kind_of(&have) == Some("List") {
-            if let Some(Value::Sequence(seq)) = have.get("items") {
+        if is_template || sme::kind_of(&have) == Some("List") {
+            let params = if is_template {
+                template::Parameters::of(&have)
+            } else {
+                template::Parameters::default()
+            };
+            if let Some(Value::Sequence(seq)) = have.get(key) {
+                let mut lines = stream::ItemLines::new(&doc, key, site.line);
                 for (i, item) in seq.iter().enumerate() {
+                    let line = lines.next(item);
+                    let at = Source::new(file.name.clone(), line);
                     if !sme::is_sme(item) {
+                        if let Some(n) = stream::left_in_item(item, at.clone()) {
+                            counters.remaining += 1;
+                            counters.failed += 1;
+                            let reason = if sme::is_other_sme(item) {
+                                Reason::UnknownGroup
+                            } else if sme::kind_of(item) == Some("List") {
+                                Reason::ListInList
+                            } else {
+                                Reason::Wrapper
+                            };
+                            counters.left.push(Left { source: at, reason });
+                            conv.note(n);
+                        }
                         continue;
                     }
                     counters.remaining += 1;
                     let item_site = Site {
                         file: &file.name,
-                        line: stream::list_item_line(&doc, item, site.line),
+                        line,
                         doc: None,
+                    };
+                    let mut fixup = None;
+                    let prepared;
+                    let item = if is_template {
+                        let p = template::prepare(item, &params, &mut templates.tokens, &at);
+                        for n in p.notes {
+                            conv.note(n);
+                        }
+                        if p.failed {
+                            counters.failed += 1;
+                            continue;
+                        }
+                        fixup = Some(p.fixup);
+                        prepared = p.value;
+                        &prepared
+                    } else {
+                        item
                     };
                     match stream::read_sme(item, &item_site, conv)
                         .and_then(|s| conv.add(&s, &item_site))
@@ -451,21 +635,46 @@ fn plan_plain<'a>(
                         Some((id, plugin)) => {
                             plugins.push(plugin);
                             counters.converted += 1;
+                            if let Some(f) = fixup {
+                                templates.fixups.insert(id, f);
+                            }
                             items.push((i, id));
                         }
                         None => counters.failed += 1,
                     }
                 }
             }
+        } else if let Some(path) = remaining::find_sme(&have) {
+            let at = Source::new(
+                file.name.clone(),
+                remaining::kind_line(doc.text).map_or(site.line, |l| doc.start_line + l),
+            );
+            counters.remaining += 1;
+            counters.failed += 1;
+            counters.left.push(Left {
+                source: at.clone(),
+                reason: Reason::Wrapper,
+            });
+            conv.note(remaining::wrapper(
+                sme::kind_of(&have).unwrap_or(""),
+                &path,
+                &sme::object_name(&have),
+                at,
+            ));
         }
         let plan = if items.is_empty() {
             DocPlan::Keep
         } else {
-            DocPlan::List { have, items }
+            DocPlan::List { have, key, items }
         };
         out.push((doc, plan));
     }
     out
+}
+
+/// Where a document starts, for a note with no better position.
+fn site_of(file: &SourceFile, doc: &Document) -> Source {
+    Source::new(file.name.clone(), doc.content_line())
 }
 
 /// The line ending a text uses (the most frequent of LF, CRLF and CR).
@@ -589,6 +798,7 @@ fn edit_or_render(
 fn render_file(
     plan: &FilePlan,
     plugins: &[WasmPlugin],
+    templates: &Templates,
     dropped: &HashSet<usize>,
     extra: &mut Vec<Notification>,
     counters: &mut Counters,
@@ -616,20 +826,19 @@ fn render_file(
                     extra,
                 )
             }
-            DocPlan::List { have, items } => {
+            DocPlan::List { have, key, items } => {
                 let items: Vec<(usize, Value)> = items
                     .iter()
                     .filter(|(_, id)| !dropped.contains(id))
-                    .map(|(i, id)| (*i, yaml::to_value(&plugins[*id])))
+                    .map(|(i, id)| (*i, templates.value(*id, &plugins[*id])))
                     .collect();
                 let mut want = have.clone();
-                if let Some(Value::Sequence(seq)) = want.get_mut("items") {
+                if let Some(Value::Sequence(seq)) = want.get_mut(*key) {
                     for (i, v) in &items {
                         seq[*i] = v.clone();
                     }
                 }
-                let edited =
-                    rewrite::rewrite_items(doc.text, have, "items", &items, fields::sme_key);
+                let edited = rewrite::rewrite_items(doc.text, have, key, &items, fields::sme_key);
                 let json = file.is_json();
                 edit_or_render(
                     file,

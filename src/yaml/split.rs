@@ -281,11 +281,17 @@ mod tests {
     fn a_lone_cr_ends_a_line() {
         let input = "# c\r---\ra: 1\r\n---\nb: 2\r";
         let docs = texts(input);
-        assert_eq!(docs, vec![("# c\r", 1), ("---\ra: 1\r\n", 2), ("---\nb: 2\r", 4)]);
+        assert_eq!(
+            docs,
+            vec![("# c\r", 1), ("---\ra: 1\r\n", 2), ("---\nb: 2\r", 4)]
+        );
         let d = split_documents("# about\rkind: X\rspec:\r  phase: A\r")[0];
         assert_eq!((d.content_line(), d.line_of(&["spec", "phase"])), (2, 4));
         assert_eq!(d.leading_comments(), "# about\r");
-        assert_eq!(lines("a\rb\r\nc\nd").collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+        assert_eq!(
+            lines("a\rb\r\nc\nd").collect::<Vec<_>>(),
+            ["a", "b", "c", "d"]
+        );
         assert_eq!(newline_of("a\rb\rc\n"), "\r");
         assert_eq!(newline_of("a\r\nb\r\nc\n"), "\r\n");
         assert_eq!(newline_of("a"), "\n");

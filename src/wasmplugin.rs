@@ -142,9 +142,8 @@ pub fn go_url_problem(url: &str) -> Option<String> {
     }
     let bad_percent = |part: &str| {
         let b = part.as_bytes();
-        (0..b.len()).find(|&i| {
-            b[i] == b'%' && !(i + 2 < b.len() && is_hex(b[i + 1]) && is_hex(b[i + 2]))
-        })
+        (0..b.len())
+            .find(|&i| b[i] == b'%' && !(i + 2 < b.len() && is_hex(b[i + 1]) && is_hex(b[i + 2])))
     };
     let percent = |part: &str| {
         bad_percent(part).map(|i| {
@@ -368,7 +367,10 @@ mod tests {
                 "imagePullPolicy",
             ),
             (|p| p.spec.priority = i64::from(i32::MAX) + 1, "int32"),
-            (|p| p.spec.url = "oci://r/x\u{7}:1".into(), "control character"),
+            (
+                |p| p.spec.url = "oci://r/x\u{7}:1".into(),
+                "control character",
+            ),
             (|p| p.spec.url = "oci://r/x%zz:1".into(), "two hex digits"),
             (|p| p.spec.url = "oci://r/x:1%4".into(), "two hex digits"),
             (|p| p.spec.url = "oci://r{x}/a:1".into(), "host"),

@@ -234,6 +234,11 @@ fn a_migrated_repository_is_left_alone() {
 }
 
 #[test]
+fn merge_keys_go_through_the_clean_rendering() {
+    Case::new("merge-keys").run();
+}
+
+#[test]
 fn every_shape_left_behind_is_named_after_a_rewrite() {
     Case::new("left-behind").run();
 }

@@ -118,7 +118,7 @@ fn reconcile_with(
 /// Components up to this size get the search for the fewest changes.
 const EXACT_LIMIT: usize = 48;
 /// Kept sets tried at most, per component, in that search.
-const EXACT_BUDGET: usize = 200_000;
+const EXACT_BUDGET: usize = 20_000;
 
 /// The fewest priorities to change so that every pair of positions that
 /// can meet (`edges`: `(k, m)` with `k` before `m` in Maistra's order) is

@@ -516,7 +516,11 @@ pub fn convert_inputs(
                             }
                             if p.failed {
                                 failed += 1;
-                                items.push((usize::MAX, Some(i)));
+                                // A List loses an item that is not converted (its ERROR says so);
+                                // a Template keeps the object as it was, as migrate does.
+                                if !is_template {
+                                    items.push((usize::MAX, Some(i)));
+                                }
                                 continue;
                             }
                             fixup = Some(p.fixup);
@@ -528,7 +532,11 @@ pub fn convert_inputs(
                         let read = ServiceMeshExtension::from_value(item);
                         let Some(sme) = read_sme_from(read, item, &item_site, &mut conv) else {
                             failed += 1;
-                            items.push((usize::MAX, Some(i)));
+                            // A List loses an item that is not converted (its ERROR says so);
+                            // a Template keeps the object as it was, as migrate does.
+                            if !is_template {
+                                items.push((usize::MAX, Some(i)));
+                            }
                             continue;
                         };
                         match conv.add(&sme, &item_site) {
@@ -542,7 +550,11 @@ pub fn convert_inputs(
                             }
                             None => {
                                 failed += 1;
-                                items.push((usize::MAX, Some(i)));
+                                // A List loses an item that is not converted (its ERROR says so);
+                                // a Template keeps the object as it was, as migrate does.
+                                if !is_template {
+                                    items.push((usize::MAX, Some(i)));
+                                }
                             }
                         }
                     }

@@ -489,6 +489,13 @@ pub fn convert_inputs(
                 } else {
                     template::Parameters::default()
                 };
+                // A List loses an item that is not converted (its ERROR says
+                // so); a Template keeps the object as it was, as migrate does.
+                let lose = |items: &mut Vec<(usize, Option<usize>)>, i: usize| {
+                    if !is_template {
+                        items.push((usize::MAX, Some(i)));
+                    }
+                };
                 if let Some(Value::Sequence(seq)) = value.get(key) {
                     let mut lines = ItemLines::new(&doc, key, site.line);
                     for (i, item) in seq.iter().enumerate() {
@@ -515,12 +522,8 @@ pub fn convert_inputs(
                                 conv.note(n);
                             }
                             if p.failed {
+                                // The object stays in the Template as it was.
                                 failed += 1;
-                                // A List loses an item that is not converted (its ERROR says so);
-                                // a Template keeps the object as it was, as migrate does.
-                                if !is_template {
-                                    items.push((usize::MAX, Some(i)));
-                                }
                                 continue;
                             }
                             fixup = Some(p.fixup);
@@ -532,11 +535,7 @@ pub fn convert_inputs(
                         let read = ServiceMeshExtension::from_value(item);
                         let Some(sme) = read_sme_from(read, item, &item_site, &mut conv) else {
                             failed += 1;
-                            // A List loses an item that is not converted (its ERROR says so);
-                            // a Template keeps the object as it was, as migrate does.
-                            if !is_template {
-                                items.push((usize::MAX, Some(i)));
-                            }
+                            lose(&mut items, i);
                             continue;
                         };
                         match conv.add(&sme, &item_site) {
@@ -550,11 +549,7 @@ pub fn convert_inputs(
                             }
                             None => {
                                 failed += 1;
-                                // A List loses an item that is not converted (its ERROR says so);
-                                // a Template keeps the object as it was, as migrate does.
-                                if !is_template {
-                                    items.push((usize::MAX, Some(i)));
-                                }
+                                lose(&mut items, i);
                             }
                         }
                     }

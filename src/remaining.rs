@@ -22,6 +22,9 @@ pub enum Reason {
     ListInList,
     /// A ServiceMeshExtension that could not be converted (its ERROR says why).
     NotConverted,
+    /// In a file migrate skips (not UTF-8, such as UTF-16, or over its
+    /// size limit).
+    Skipped,
     /// Still there after the rewrite, for no reason found above.
     Unexplained,
 }
@@ -35,6 +38,7 @@ impl Reason {
             Reason::Wrapper => "inside a wrapper sme2wasm does not convert",
             Reason::ListInList => "List inside a List",
             Reason::NotConverted => "not converted (see its ERROR)",
+            Reason::Skipped => "in a file skipped (not UTF-8, or too large)",
             Reason::Unexplained => "still there after the rewrite",
         }
     }

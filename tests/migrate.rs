@@ -264,6 +264,13 @@ fn check_never_says_clean_while_an_sme_remains_unconvertible() {
         "apiVersion: extensions.maistra.io/v1alpha1\nkind: ServiceMeshExtension\nmetadata: {name: o}\nspec: {image: x, phase: PreAuthN}\n",
     )
     .unwrap();
+    // UTF-16 text: skipped as not UTF-8, but it holds an SME.
+    let utf16: Vec<u8> =
+        "\u{feff}apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {name: w}\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+    std::fs::write(p.join("utf16.yaml"), utf16).unwrap();
     for args in [&["migrate", "--check"][..], &["migrate"][..]] {
         let out = Command::cargo_bin("sme2wasm")
             .unwrap()
@@ -275,9 +282,11 @@ fn check_never_says_clean_while_an_sme_remains_unconvertible() {
         assert!(!stderr.contains("nothing to change"), "{stderr}");
         assert!(stderr.contains("cm.yaml:6: ERROR"), "{stderr}");
         assert!(stderr.contains("old.yaml:1: ERROR"), "{stderr}");
+        assert!(stderr.contains("utf16.yaml:1: ERROR"), "{stderr}");
         assert!(
-            stderr.contains("2 files")
-                && stderr.contains("1 unknown group or version, 1 inside a wrapper"),
+            stderr.contains("3 files")
+                && stderr.contains("1 unknown group or version, 1 inside a wrapper")
+                && stderr.contains("1 in a file skipped"),
             "{stderr}"
         );
         let code = if args.len() == 2 { 4 } else { 1 };

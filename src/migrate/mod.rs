@@ -339,6 +339,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         scanned,
         unreadable,
         notes: walk_notes,
+        skipped_with_sme,
     } = walked;
     let mut conv = Converter::new(opts);
     let mut counters = Counters {
@@ -346,6 +347,27 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         ..Counters::default()
     };
     let mut extra: Vec<Notification> = walk_notes;
+    // A file skipped unread that mentions ServiceMeshExtension all the same
+    // (UTF-16 text, or over the size limit) is not silently passed over.
+    let mut skipped_left = Vec::new();
+    for name in skipped_with_sme {
+        let source = Source::new(name, 1);
+        counters.remaining += 1;
+        counters.failed += 1;
+        extra.push(
+            Notification::new(
+                Level::Error,
+                "",
+                "mentions ServiceMeshExtension but was skipped (not UTF-8, such as UTF-16, or too large): its SMEs are not converted",
+            )
+            .at(source.clone())
+            .advice("convert the file to UTF-8 (or split it) and run migrate again, or convert it with `sme2wasm convert`"),
+        );
+        skipped_left.push(Left {
+            source,
+            reason: Reason::Skipped,
+        });
+    }
     let patch_index = kustomize::PatchIndex::build(&mut files, &mut extra);
     let mut plugins: Vec<WasmPlugin> = Vec::new();
     let mut templates = Templates::default();
@@ -402,7 +424,8 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     }
     let mut notes = finished.notifications;
     notes.extend(extra);
-    let left = left_behind(&finals, &changes, counters.left, &mut notes);
+    let mut left = left_behind(&finals, &changes, counters.left, &mut notes);
+    left.extend(skipped_left);
     if !templates.tokens.is_empty() {
         for n in &mut notes {
             templates.tokens.untokenize_note(n);

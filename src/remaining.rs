@@ -96,7 +96,16 @@ pub fn find_sme(value: &Value) -> Option<String> {
         match v {
             Value::Mapping(m) => {
                 match sme::kind_of(v) {
-                    Some(sme::KIND) => return true,
+                    // An object, not a reference to the kind such as an
+                    // Argo CD `ignoreDifferences` entry ({group, kind}).
+                    Some(sme::KIND)
+                        if path.is_empty()
+                            || ["apiVersion", "metadata", "spec"]
+                                .iter()
+                                .any(|k| m.contains_key(*k)) =>
+                    {
+                        return true
+                    }
                     // The CRD that defines ServiceMeshExtensions is not one.
                     Some("CustomResourceDefinition") => return false,
                     _ => {}
@@ -273,8 +282,15 @@ mod tests {
         .unwrap();
         assert_eq!(find_sme(&v).as_deref(), Some("data.sme.yaml"));
         let v =
-            yaml::parse("kind: X\nspec:\n  items:\n  - {kind: ServiceMeshExtension}\n").unwrap();
+            yaml::parse("kind: X\nspec:\n  items:\n  - {kind: ServiceMeshExtension, spec: {}}\n")
+                .unwrap();
         assert_eq!(find_sme(&v).as_deref(), Some("spec.items[0]"));
+        // A reference to the kind is not one.
+        let v = yaml::parse(
+            "kind: Application\nspec:\n  ignoreDifferences:\n  - {group: maistra.io, kind: ServiceMeshExtension}\n",
+        )
+        .unwrap();
+        assert_eq!(find_sme(&v), None);
         assert_eq!(find_sme(&yaml::parse("kind: X\n").unwrap()), None);
         let crd = "kind: CustomResourceDefinition\nspec:\n  names: {kind: ServiceMeshExtension}\n";
         assert_eq!(find_sme(&yaml::parse(crd).unwrap()), None);

@@ -8,20 +8,23 @@ use std::path::PathBuf;
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  every ServiceMeshExtension was converted (warnings may have been printed)
-  1  some object could not be converted (each has an ERROR on stderr)
+  1  some object could not be converted, or a ServiceMeshExtension was left
+     behind (another group, inside a ConfigMap or other wrapper, a List in a
+     List): each has an ERROR on stderr
   2  usage error, or an input that could not be read or parsed
   3  with --strict: a WARN was printed";
 
 pub const MIGRATE_EXIT_CODES: &str = "\
 Exit codes:
   0  done: every ServiceMeshExtension was converted, or none was found
-  1  some object could not be converted (each has an ERROR on stderr; its
-     file keeps it as it was)
+  1  some object could not be converted, or a file still holds one sme2wasm
+     does not convert (each has an ERROR on stderr; its file keeps it as it was)
   2  usage error (no PATH to write), a tree not safe to rewrite (not in a
      git work tree, uncommitted changes), or a file that could not be read,
      parsed or written
   3  with --strict: a WARN was printed
-  4  with --check: ServiceMeshExtensions remain (nothing was written)";
+  4  with --check: ServiceMeshExtensions remain, converted or not (nothing
+     was written; every file that would still hold one is named)";
 
 const MIGRATE_EXAMPLES: &str = "\
 Examples:

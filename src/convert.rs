@@ -1028,6 +1028,21 @@ pub fn convert_owned(
         },
     };
     let problems = plugin.validate(opts.istio_version);
+    if owned.selector.len() > wasmplugin::MAX_SELECTOR_LABELS && problems.is_empty() {
+        notes.push(
+            Notification::new(
+                Level::Warn,
+                &obj,
+                format!(
+                    "the selector has {} labels: Istio {} takes them, but from 1.23 on the CRD allows at most {}, and the API server will refuse this WasmPlugin after an upgrade",
+                    owned.selector.len(),
+                    opts.istio_version,
+                    wasmplugin::MAX_SELECTOR_LABELS
+                ),
+            )
+            .at(site.field("spec.workloadSelector")),
+        );
+    }
     if !problems.is_empty() {
         for p in problems {
             notes.push(

@@ -290,3 +290,34 @@ fn the_readme_demo_runs_clean() {
     assert!(stdout.contains("+kind: WasmPlugin"), "{stdout}");
     assert!(stderr.contains("migrate: nothing to change"), "{stderr}");
 }
+
+#[test]
+fn a_selector_of_more_than_4096_labels_is_refused_from_istio_1_23_on() {
+    let mut input = String::from(
+        "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {name: many, namespace: ns}\nspec:\n  image: quay.io/acme/a:1\n  phase: PreAuthN\n  workloadSelector:\n    labels:\n",
+    );
+    for i in 0..4097 {
+        input.push_str(&format!("      k{i}: v\n"));
+    }
+    let out = sme2wasm()
+        .args(["convert", "--quiet", "--istio-version", "1.23"])
+        .write_stdin(input.clone())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("ERROR ns/many") && stderr.contains("at most 4096"),
+        "{stderr}"
+    );
+    assert!(!text(&out.stdout).contains("WasmPlugin"));
+    // On an older Istio the CRD takes them; the upgrade that would refuse
+    // them is named.
+    let out = sme2wasm()
+        .args(["convert", "--quiet", "--istio-version", "1.22"])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("WARN ns/many: the selector has 4097 labels"));
+}

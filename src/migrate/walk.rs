@@ -49,6 +49,9 @@ pub struct Walked {
     /// entered (with `recurse_repositories`), each checked on its own
     /// before anything in it is written.
     pub repositories: Vec<PathBuf>,
+    /// Files skipped (not UTF-8, or oversized) that mention
+    /// ServiceMeshExtension all the same (UTF-8 or UTF-16 text).
+    pub skipped_with_sme: Vec<String>,
 }
 
 /// Whether `dir` holds a git repository of its own: a `.git` directory (a
@@ -182,6 +185,8 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
             Err(skip) => {
                 if matches!(skip, Skip::Io(_)) {
                     out.unreadable += 1;
+                } else if mentions_sme(&path) {
+                    out.skipped_with_sme.push(name.clone());
                 }
                 out.notes.push(skip.note(&name));
             }
@@ -232,6 +237,40 @@ impl Skip {
                 "",
             ),
         }
+    }
+}
+
+/// Whether a file says ServiceMeshExtension in UTF-8 or UTF-16 (either
+/// byte order), read in pieces so that an oversized file is not held.
+fn mentions_sme(path: &Path) -> bool {
+    use std::io::Read;
+    let utf16 = |le: bool| -> Vec<u8> {
+        sme::KIND
+            .encode_utf16()
+            .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+            .collect()
+    };
+    let needles = [sme::KIND.as_bytes().to_vec(), utf16(true), utf16(false)];
+    let keep = needles.iter().map(Vec::len).max().unwrap_or(0);
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        carry.extend_from_slice(&buf[..n]);
+        if needles
+            .iter()
+            .any(|nd| carry.windows(nd.len()).any(|w| w == nd.as_slice()))
+        {
+            return true;
+        }
+        let cut = carry.len().saturating_sub(keep);
+        carry.drain(..cut);
     }
 }
 

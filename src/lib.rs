@@ -16,5 +16,6 @@ pub mod order;
 pub mod repack;
 pub mod sme;
 pub mod stream;
+pub mod verify;
 pub mod wasmplugin;
 pub mod yaml;

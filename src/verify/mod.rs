@@ -3,3 +3,4 @@
 //! give it, and compare what it does.
 
 pub mod gojson;
+pub mod abi;

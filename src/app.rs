@@ -51,6 +51,7 @@ pub fn run(cli: Cli) -> Exit {
             2 => Exit::Usage,
             _ => Exit::NotConverted,
         },
+        Command::Verify(args) => crate::verify::run(args),
     }
 }
 

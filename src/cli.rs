@@ -85,6 +85,9 @@ pub enum Command {
     /// (plain manifests, kustomize patches, Helm templates)
     #[command(after_help = format!("{MIGRATE_EXAMPLES}\n\n{MIGRATE_EXIT_CODES}"))]
     Migrate(MigrateArgs),
+    /// Check that each converted plugin loads in Envoy and behaves under
+    /// Istio's configuration as it did under Maistra's
+    Verify(crate::verify::VerifyArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -99,7 +99,10 @@ const PROXY_V010: &[(&str, &[Ty])] = &[
     ("proxy_continue_response", &[]),
     ("proxy_clear_route_cache", &[]),
 ];
-const PROXY_V020: &[(&str, &[Ty])] = &[("proxy_continue_stream", &[W]), ("proxy_close_stream", &[W])];
+const PROXY_V020: &[(&str, &[Ty])] = &[
+    ("proxy_continue_stream", &[W]),
+    ("proxy_close_stream", &[W]),
+];
 const PROXY_V021: &[(&str, &[Ty])] = &[("proxy_get_log_level", &[W])];
 
 /// The WASI functions registered under both WASI module names
@@ -229,9 +232,7 @@ pub fn export_signature(abi: Abi, name: &str) -> Option<(usize, bool)> {
         "proxy_on_context_create" => (2, false),
         "proxy_on_new_connection" | "proxy_on_done" => (1, true),
         "proxy_on_downstream_data" | "proxy_on_upstream_data" => (3, true),
-        "proxy_on_downstream_connection_close" | "proxy_on_upstream_connection_close" => {
-            (2, false)
-        }
+        "proxy_on_downstream_connection_close" | "proxy_on_upstream_connection_close" => (2, false),
         "proxy_on_request_headers" | "proxy_on_response_headers" => (headers, true),
         "proxy_on_request_body" | "proxy_on_response_body" => (3, true),
         "proxy_on_request_trailers"
@@ -312,7 +313,12 @@ fn matches(ty: &wasmparser::FuncType, params: &[Ty], returns: bool) -> bool {
     };
     ty.params().len() == params.len()
         && ty.params().iter().zip(params).all(|(a, b)| *a == want(b))
-        && ty.results() == if returns { &[wasmparser::ValType::I32][..] } else { &[][..] }
+        && ty.results()
+            == if returns {
+                &[wasmparser::ValType::I32][..]
+            } else {
+                &[][..]
+            }
 }
 
 /// Check a module as Envoy loads it. The module must already be a valid
@@ -360,7 +366,8 @@ pub fn load_check(bytes: &[u8]) -> Result<LoadInfo, LoadError> {
             }
             wasmparser::Payload::FunctionSection(reader) => {
                 for t in reader {
-                    func_types.push(t.map_err(|e| refuse(format!("not a valid Wasm module: {e}")))?);
+                    func_types
+                        .push(t.map_err(|e| refuse(format!("not a valid Wasm module: {e}")))?);
                 }
             }
             wasmparser::Payload::ExportSection(reader) => {
@@ -403,7 +410,9 @@ pub fn load_check(bytes: &[u8]) -> Result<LoadInfo, LoadError> {
             )));
         };
         let Some(ty) = func_type(*t) else {
-            return Err(refuse(format!("{module}.{name}: its type is not a function type")));
+            return Err(refuse(format!(
+                "{module}.{name}: its type is not a function type"
+            )));
         };
         if !matches(ty, host.params, host.returns) {
             return Err(refuse(format!(
@@ -470,15 +479,17 @@ mod tests {
         .unwrap();
         assert_eq!(info.abi, Abi::V020);
         let e = check(&format!("(module {OK_TAIL})")).unwrap_err();
-        assert!(e.message.starts_with("Missing or unknown Proxy-Wasm ABI version"), "{e}");
+        assert!(
+            e.message
+                .starts_with("Missing or unknown Proxy-Wasm ABI version"),
+            "{e}"
+        );
     }
 
     #[test]
     fn imports_are_checked_per_abi() {
         let module = |abi: &str, import: &str| {
-            format!(
-                r#"(module {import} (func (export "proxy_abi_version_{abi}")) {OK_TAIL})"#
-            )
+            format!(r#"(module {import} (func (export "proxy_abi_version_{abi}")) {OK_TAIL})"#)
         };
         let log_level = r#"(import "env" "proxy_get_log_level" (func (param i32) (result i32)))"#;
         assert!(check(&module("0_2_1", log_level)).is_ok());
@@ -487,10 +498,12 @@ mod tests {
             e.message.contains("missing import: env.proxy_get_log_level (Envoy does not provide it under ABI 0.2.0)"),
             "{e}"
         );
-        let get_config = r#"(import "env" "proxy_get_configuration" (func (param i32 i32) (result i32)))"#;
+        let get_config =
+            r#"(import "env" "proxy_get_configuration" (func (param i32 i32) (result i32)))"#;
         assert!(check(&module("0_1_0", get_config)).is_ok());
         assert!(check(&module("0_2_1", get_config)).is_err());
-        let wrong = r#"(import "env" "proxy_increment_metric" (func (param i32 i32) (result i32)))"#;
+        let wrong =
+            r#"(import "env" "proxy_increment_metric" (func (param i32 i32) (result i32)))"#;
         let e = check(&module("0_2_1", wrong)).unwrap_err();
         assert!(
             e.message.contains("import type mismatch: env.proxy_increment_metric: the module declares (i32, i32) -> i32, Envoy provides (i32, i64) -> i32"),
@@ -525,7 +538,11 @@ mod tests {
             r#"(module (func (export "proxy_abi_version_0_2_1")) (func (export "proxy_on_request_headers") (param i32 i32) (result i32) i32.const 0) {OK_TAIL})"#
         ))
         .unwrap_err();
-        assert!(e.message.starts_with("Bad function signature for: proxy_on_request_headers"), "{e}");
+        assert!(
+            e.message
+                .starts_with("Bad function signature for: proxy_on_request_headers"),
+            "{e}"
+        );
         // ABI 0.1.0 calls it with two parameters.
         assert!(check(&format!(
             r#"(module (func (export "proxy_abi_version_0_1_0")) (func (export "proxy_on_request_headers") (param i32 i32) (result i32) i32.const 0) {OK_TAIL})"#

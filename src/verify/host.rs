@@ -7,7 +7,9 @@
 use super::abi::{self, Abi, HostFn, LoadError, LoadInfo, Ty};
 use super::scenario::Exchange;
 use serde::Serialize;
-use wasmi::{Caller, Engine, Func, FuncType, Linker, Memory, Module, Store, StoreLimits, Val, ValType};
+use wasmi::{
+    Caller, Engine, Func, FuncType, Linker, Memory, Module, Store, StoreLimits, Val, ValType,
+};
 
 /// proxy-wasm result codes (WasmResult).
 const OK: i32 = 0;
@@ -69,7 +71,13 @@ impl Prepared {
                     Ty::I32 => ValType::I32,
                     Ty::I64 => ValType::I64,
                 }),
-                if f.returns { &[ValType::I32][..] } else { &[][..] }.iter().copied(),
+                if f.returns {
+                    &[ValType::I32][..]
+                } else {
+                    &[][..]
+                }
+                .iter()
+                .copied(),
             );
             linker
                 .func_new(f.module, f.name, ty, move |mut caller, params, results| {
@@ -274,7 +282,11 @@ impl Vm {
         self.call_in(&prefix, "proxy_on_context_create", &[ctx, 1])?;
         let n = ex.request_headers.len() as i32;
         let eos = ex.request_body.is_empty() as i32;
-        let args: Vec<i32> = if v010 { vec![ctx, n] } else { vec![ctx, n, eos] };
+        let args: Vec<i32> = if v010 {
+            vec![ctx, n]
+        } else {
+            vec![ctx, n, eos]
+        };
         let r = self.call_in(&prefix, "proxy_on_request_headers", &args)?;
         self.note_action(&prefix, "proxy_on_request_headers", action(r));
         if !self.store.data().stream.local_reply && !ex.request_body.is_empty() {
@@ -290,7 +302,11 @@ impl Vm {
             }
             let n = ex.response_headers.len() as i32;
             let eos = ex.response_body.is_empty() as i32;
-            let args: Vec<i32> = if v010 { vec![ctx, n] } else { vec![ctx, n, eos] };
+            let args: Vec<i32> = if v010 {
+                vec![ctx, n]
+            } else {
+                vec![ctx, n, eos]
+            };
             let r = self.call_in(&prefix, "proxy_on_response_headers", &args)?;
             self.note_action(&prefix, "proxy_on_response_headers", action(r));
             if !self.store.data().stream.local_reply && !ex.response_body.is_empty() {
@@ -335,10 +351,7 @@ impl Vm {
     /// Call an export (absent: nothing happens, as in Envoy); `Some(result)`
     /// for a function with a result.
     fn call_at(&mut self, at: String, name: &str, args: &[i32]) -> Result<Option<i32>, Refusal> {
-        let Some(func) = self
-            .instance
-            .and_then(|i| i.get_func(&self.store, name))
-        else {
+        let Some(func) = self.instance.and_then(|i| i.get_func(&self.store, name)) else {
             return Ok(None);
         };
         self.store.data_mut().at = at.clone();
@@ -736,9 +749,11 @@ fn dispatch(caller: &mut Caller<'_, State>, f: &HostFn, args: &[Val]) -> Result<
             let Ok(data) = read(caller, a(1), a(2)) else {
                 return Ok(INVALID_MEMORY_ACCESS);
             };
-            caller
-                .data_mut()
-                .effect(format!("shared queue {} enqueued {}", a(0), show_bytes(&data)));
+            caller.data_mut().effect(format!(
+                "shared queue {} enqueued {}",
+                a(0),
+                show_bytes(&data)
+            ));
             OK
         }
         "proxy_get_header_map_value" => {
@@ -814,7 +829,11 @@ fn dispatch(caller: &mut Caller<'_, State>, f: &HostFn, args: &[Val]) -> Result<
                 return Ok(BAD_ARGUMENT);
             };
             *map = pairs.clone();
-            s.effect(format!("{}s replaced: {}", MAP_NAMES[t as usize], show_pairs(&pairs)));
+            s.effect(format!(
+                "{}s replaced: {}",
+                MAP_NAMES[t as usize],
+                show_pairs(&pairs)
+            ));
             OK
         }
         "proxy_get_header_map_size" => {
@@ -863,7 +882,11 @@ fn dispatch(caller: &mut Caller<'_, State>, f: &HostFn, args: &[Val]) -> Result<
             let end = start.saturating_add(length).min(body.len());
             body.splice(start..end, data);
             let now = body.clone();
-            s.effect(format!("{} is now {}", BUFFER_NAMES[t as usize], show_bytes(&now)));
+            s.effect(format!(
+                "{} is now {}",
+                BUFFER_NAMES[t as usize],
+                show_bytes(&now)
+            ));
             OK
         }
         "proxy_http_call" => {
@@ -992,16 +1015,23 @@ fn dispatch(caller: &mut Caller<'_, State>, f: &HostFn, args: &[Val]) -> Result<
         "proxy_set_effective_context" | "proxy_done" => OK,
         "proxy_call_foreign_function" => {
             let name = read_str(caller, a(0), a(1)).unwrap_or_default();
-            caller
-                .data_mut()
-                .effect(format!("foreign function {name} called (not available here)"));
+            caller.data_mut().effect(format!(
+                "foreign function {name} called (not available here)"
+            ));
             NOT_FOUND
         }
-        "proxy_continue_request" | "proxy_continue_response" | "proxy_continue_stream"
-        | "proxy_close_stream" | "proxy_clear_route_cache" => {
+        "proxy_continue_request"
+        | "proxy_continue_response"
+        | "proxy_continue_stream"
+        | "proxy_close_stream"
+        | "proxy_clear_route_cache" => {
             let what = match f.name {
                 "proxy_continue_stream" | "proxy_close_stream" => {
-                    format!("{} {}", &f.name[6..], if a(0) == 0 { "request" } else { "response" })
+                    format!(
+                        "{} {}",
+                        &f.name[6..],
+                        if a(0) == 0 { "request" } else { "response" }
+                    )
                 }
                 n => n[6..].to_string(),
             };
@@ -1059,7 +1089,9 @@ fn wasi(
             if n > caller.data().memory_limit {
                 return Ok(28); // EINVAL
             }
-            let bytes: Vec<u8> = (0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(7)).collect();
+            let bytes: Vec<u8> = (0..n)
+                .map(|i| (i as u8).wrapping_mul(31).wrapping_add(7))
+                .collect();
             errno(write(caller, a(0), &bytes))
         }
         "fd_fdstat_get" => {
@@ -1073,9 +1105,7 @@ fn wasi(
         }
         "proc_exit" => {
             let code = a(0);
-            caller
-                .data_mut()
-                .effect(format!("proc_exit({code})"));
+            caller.data_mut().effect(format!("proc_exit({code})"));
             return Err(wasmi::Error::i32_exit(code));
         }
         "fd_prestat_get" => 8,

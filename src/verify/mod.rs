@@ -142,7 +142,10 @@ impl Settings {
 
 /// Istio 1.22 and later are built with Go 1.22 or later.
 pub fn istio_go(v: IstioVersion) -> GoVersion {
-    if v >= (IstioVersion { major: 1, minor: 22 }) {
+    if v >= (IstioVersion {
+        major: 1,
+        minor: 22,
+    }) {
         GoVersion::From122
     } else {
         GoVersion::Before122
@@ -235,7 +238,9 @@ pub fn setups(pair: &Pair, settings: &Settings) -> Result<(Setup, Setup), String
     // The converted pluginConfig carries the values the cluster held (YAML
     // 1.1 scalars as kubectl read them); Maistra marshalled those.
     let old_config = match (&sme.config, &plugin.spec.plugin_config) {
-        (Config::Object(m), Some(pc)) if !m.is_empty() && !m.contains_key("raw_v1alpha1_config") => {
+        (Config::Object(m), Some(pc))
+            if !m.is_empty() && !m.contains_key("raw_v1alpha1_config") =>
+        {
             gojson::to_go_json(&Value::Mapping(pc.clone()), GoVersion::Before122)
                 .map(String::into_bytes)
         }
@@ -263,7 +268,11 @@ pub fn setups(pair: &Pair, settings: &Settings) -> Result<(Setup, Setup), String
 
 /// The module of a pair: `--module`, else the SME's image, checked against
 /// the image map's repacked image when there is one.
-fn module_of(pair: &Pair, settings: &Settings, modules: &mut Modules) -> Result<(Loaded, String), String> {
+fn module_of(
+    pair: &Pair,
+    settings: &Settings,
+    modules: &mut Modules,
+) -> Result<(Loaded, String), String> {
     if let Some(m) = &settings.module {
         return Ok((m.clone(), m.sha256.clone()));
     }
@@ -316,11 +325,7 @@ pub fn verify_pair(pair: &Pair, settings: &Settings, modules: &mut Modules) -> P
     let (loaded, what) = match module_of(pair, settings, modules) {
         Ok(m) => m,
         Err(e) => {
-            return PluginReport::not_checked(
-                object,
-                source,
-                format!("no module to run: {e}"),
-            )
+            return PluginReport::not_checked(object, source, format!("no module to run: {e}"))
         }
     };
     let (old, new) = match setups(pair, settings) {
@@ -384,7 +389,12 @@ pub fn run(args: VerifyArgs) -> Exit {
             bytes: std::rc::Rc::new(bytes),
         });
     }
-    let platform = match args.images.platform.as_deref().map(crate::image::media::Platform::parse) {
+    let platform = match args
+        .images
+        .platform
+        .as_deref()
+        .map(crate::image::media::Platform::parse)
+    {
         Some(Err(e)) => return usage(format!("--platform: {e}")),
         Some(Ok(p)) => Some(p),
         None => None,
@@ -400,7 +410,9 @@ pub fn run(args: VerifyArgs) -> Exit {
                 return usage("--password-stdin: stdin was empty; pipe the password in".into());
             }
             if args.paths.is_empty() || args.paths.iter().any(|p| p == "-") {
-                return usage("--password-stdin reads stdin, so the SMEs must come from files".into());
+                return usage(
+                    "--password-stdin reads stdin, so the SMEs must come from files".into(),
+                );
             }
             Some((user.clone(), crate::image::auth::Secret::new(pw)))
         }
@@ -439,13 +451,22 @@ pub fn run(args: VerifyArgs) -> Exit {
     reports.sort_by_key(|r| source_key(&r.source));
     for r in &reports {
         if r.verdict != report::Verdict::Same && r.verdict != report::Verdict::NotChecked
-            || r.verdict == report::Verdict::NotChecked && !r.summary.starts_with("it could not be converted")
+            || r.verdict == report::Verdict::NotChecked
+                && !r.summary.starts_with("it could not be converted")
         {
             let (file, line) = source_key(&r.source);
             notes.push(
-                Notification::new(Level::Error, r.object.clone(), format!("verify: {}", r.summary))
-                    .at(crate::notify::Source::new(file, line))
-                    .advice(r.advice.clone().unwrap_or_else(|| "see the report on stdout".into())),
+                Notification::new(
+                    Level::Error,
+                    r.object.clone(),
+                    format!("verify: {}", r.summary),
+                )
+                .at(crate::notify::Source::new(file, line))
+                .advice(
+                    r.advice
+                        .clone()
+                        .unwrap_or_else(|| "see the report on stdout".into()),
+                ),
             );
         }
     }

@@ -171,7 +171,10 @@ pub fn compare(
                 so.root_id, sn.root_id
             ));
             advice.get_or_insert_with(|| {
-                format!("set pluginName: {} (do not pass --no-plugin-name)", so.root_id)
+                format!(
+                    "set pluginName: {} (do not pass --no-plugin-name)",
+                    so.root_id
+                )
             });
         }
         let reads_name = |r: &Run| {
@@ -225,7 +228,11 @@ pub fn compare(
         module: Some(module),
         causes,
         diff,
-        advice: if verdict == Verdict::Same { None } else { advice },
+        advice: if verdict == Verdict::Same {
+            None
+        } else {
+            advice
+        },
         old: Some(Side {
             given: Given::of(so),
             run: old.1,

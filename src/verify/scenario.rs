@@ -33,7 +33,10 @@ const REQUEST_DEFAULTS: [(&str, &str); 4] = [
     (":scheme", "http"),
 ];
 
-fn with_defaults(mut headers: Vec<(String, String)>, defaults: &[(&str, &str)]) -> Vec<(String, String)> {
+fn with_defaults(
+    mut headers: Vec<(String, String)>,
+    defaults: &[(&str, &str)],
+) -> Vec<(String, String)> {
     for (i, (k, v)) in defaults.iter().enumerate() {
         if !headers.iter().any(|(h, _)| h == k) {
             headers.insert(i.min(headers.len()), (k.to_string(), v.to_string()));
@@ -49,7 +52,10 @@ impl Default for Exchange {
             request_headers: with_defaults(
                 vec![
                     ("user-agent".into(), "sme2wasm-verify".into()),
-                    ("x-request-id".into(), "00000000-0000-4000-8000-000000000001".into()),
+                    (
+                        "x-request-id".into(),
+                        "00000000-0000-4000-8000-000000000001".into(),
+                    ),
                 ],
                 &REQUEST_DEFAULTS,
             ),
@@ -79,7 +85,12 @@ pub fn parse(text: &str) -> Result<Vec<Exchange>, String> {
         Some(Value::Sequence(s)) => s.iter().collect(),
         Some(_) => return Err("`requests` must be a list of {request, response}".into()),
         None if value.is_mapping() => vec![&value],
-        None => return Err("a scenario is a mapping with `requests` (a list) or one {request, response}".into()),
+        None => {
+            return Err(
+                "a scenario is a mapping with `requests` (a list) or one {request, response}"
+                    .into(),
+            )
+        }
     };
     if items.is_empty() {
         return Err("`requests` is empty; give at least one".into());
@@ -92,11 +103,15 @@ pub fn parse(text: &str) -> Result<Vec<Exchange>, String> {
 }
 
 fn exchange(v: &Value) -> Result<Exchange, String> {
-    let m = v.as_mapping().ok_or("must be a mapping with request and response")?;
+    let m = v
+        .as_mapping()
+        .ok_or("must be a mapping with request and response")?;
     for k in m.keys() {
         let k = yaml::key_string(k);
         if k != "request" && k != "response" {
-            return Err(format!("unknown field {k:?} (request and response are known)"));
+            return Err(format!(
+                "unknown field {k:?} (request and response are known)"
+            ));
         }
     }
     let (rh, rb) = side(v.get("request"), "request")?;
@@ -113,7 +128,10 @@ fn exchange(v: &Value) -> Result<Exchange, String> {
     })
 }
 
-fn side(v: Option<&Value>, what: &str) -> Result<(Vec<(String, String)>, Vec<u8>), String> {
+/// Headers in order, and a body.
+type Side = (Vec<(String, String)>, Vec<u8>);
+
+fn side(v: Option<&Value>, what: &str) -> Result<Side, String> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok((Vec::new(), Vec::new()));
     };
@@ -168,8 +186,12 @@ mod tests {
         let ex = parse("requests:\n- request: {headers: {X-A: b, \":method\": POST}, body: hi}\n- response: {headers: {\":status\": 404}}\n").unwrap();
         assert_eq!(ex.len(), 2);
         assert!(ex[0].request_headers.contains(&("x-a".into(), "b".into())));
-        assert!(ex[0].request_headers.contains(&(":method".into(), "POST".into())));
-        assert!(ex[0].request_headers.contains(&(":path".into(), "/".into())));
+        assert!(ex[0]
+            .request_headers
+            .contains(&(":method".into(), "POST".into())));
+        assert!(ex[0]
+            .request_headers
+            .contains(&(":path".into(), "/".into())));
         assert_eq!(ex[0].request_body, b"hi");
         assert_eq!(ex[1].response_headers[0], (":status".into(), "404".into()));
         let one = parse("request: {headers: {x: y}}\n").unwrap();
@@ -179,7 +201,9 @@ mod tests {
     #[test]
     fn mistakes_are_named() {
         assert!(parse("requests: []\n").unwrap_err().contains("empty"));
-        assert!(parse("request: {header: {}}\n").unwrap_err().contains("unknown field \"header\""));
+        assert!(parse("request: {header: {}}\n")
+            .unwrap_err()
+            .contains("unknown field \"header\""));
         assert!(parse("requests:\n- request: {body: [1]}\n")
             .unwrap_err()
             .starts_with("requests[0]: request.body"));

@@ -557,6 +557,9 @@ fn resolve_url(
     (url, None)
 }
 
+/// What to do about a plugin that will receive an empty configuration.
+const VERIFY_ADVICE: &str = "run `sme2wasm verify` on it to see whether the plugin still loads and behaves the same, and give it a pluginConfig if not";
+
 fn convert_config(
     sme: &ServiceMeshExtension,
     config: Config,
@@ -574,11 +577,12 @@ fn convert_config(
         Config::Absent => {
             notes.push(
                 Notification::new(
-                    Level::Info,
+                    Level::Warn,
                     &obj,
-                    "no spec.config: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives none",
+                    "no spec.config: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives an empty one, and may behave differently",
                 )
-                .at(site.source()),
+                .at(site.source())
+                .advice(VERIFY_ADVICE),
             );
             return Ok(None);
         }
@@ -590,7 +594,7 @@ fn convert_config(
                     "spec.config is an empty object: the plugin used to receive the text `{}`, but Istio passes no configuration at all for an empty pluginConfig",
                 )
                 .at(site.field("spec.config"))
-                .advice("make sure the plugin accepts an empty configuration"),
+                .advice(VERIFY_ADVICE),
             );
             m
         }
@@ -602,11 +606,12 @@ fn convert_config(
         {
             notes.push(
                 Notification::new(
-                    Level::Info,
+                    Level::Warn,
                     &obj,
-                    "the v1alpha1 config string is empty: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives none",
+                    "the v1alpha1 config string is empty: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives an empty one, and may behave differently",
                 )
-                .at(site.field("spec.config")),
+                .at(site.field("spec.config"))
+                .advice(VERIFY_ADVICE),
             );
             return Ok(None);
         }

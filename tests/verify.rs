@@ -736,3 +736,83 @@ fn modules_from_the_sme_image_and_the_repacked_image() {
     assert!(text.contains("NOT CHECKED: no module to run: "), "{text}");
     assert!(text.contains("sme/nothing:1.0"), "{text}");
 }
+
+/// An SME image (manifest.yaml naming filter.wasm, one gzip layer) in an
+/// OCI layout directory.
+fn sme_layout(dir: &Path, module: &[u8]) -> String {
+    use sme2wasm::image::build::Blob;
+    use sme2wasm::image::media::Format;
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        (
+            "manifest.yaml",
+            &b"schemaVersion: 1\nname: f\nphase: PostAuthZ\npriority: 1\nmodule: filter.wasm\n"[..],
+        ),
+        ("filter.wasm", module),
+    ] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, name, data).unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &tar.into_inner().unwrap()).unwrap();
+    let layer = Blob::new(Format::Oci.layer_type(), gz.finish().unwrap());
+    let config = Blob::new(
+        Format::Oci.config_type(),
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec(),
+    );
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": Format::Oci.manifest_type(),
+        "config": {"mediaType": config.media_type, "digest": config.digest, "size": config.data.len()},
+        "layers": [{"mediaType": layer.media_type, "digest": layer.digest, "size": layer.data.len()}],
+    });
+    let manifest = Blob::new(
+        Format::Oci.manifest_type(),
+        serde_json::to_vec(&manifest).unwrap(),
+    );
+    let reference = format!("oci:{}:1", dir.display());
+    let ImageRef::Layout(l) = ImageRef::parse(&reference).unwrap() else {
+        panic!("a layout reference")
+    };
+    let store = sme2wasm::image::layout::LayoutStore::new(l);
+    store.put_blob(&layer).unwrap();
+    store.put_blob(&config).unwrap();
+    store
+        .put_manifest(&manifest, &Selector::Tag("1".into()))
+        .unwrap();
+    reference
+}
+
+#[test]
+fn repack_refuses_a_module_envoy_would_not_load() {
+    let home = tempfile::tempdir().unwrap();
+    let bad = wat::parse_str(
+        r#"(module (import "env" "abort" (func (param i32 i32 i32 i32)))
+             (memory (export "memory") 1)
+             (func (export "proxy_abi_version_0_2_0"))
+             (func (export "malloc") (param i32) (result i32) (i32.const 0)))"#,
+    )
+    .unwrap();
+    let src = sme_layout(&home.path().join("bad"), &bad);
+    let dst = format!("oci:{}:1", home.path().join("out").display());
+    let out = sme2wasm(home.path())
+        .args(["repack", &src, "--to", &dst])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("module /filter.wasm: Envoy would refuse to load it: Failed to load Wasm module due to a missing import: env.abort; nothing was pushed"),
+        "{err}"
+    );
+    assert!(!home.path().join("out").exists(), "nothing was written");
+    // The same image with a module Envoy loads is repacked.
+    let good = sme_layout(&home.path().join("good"), &wasm_fixture("header_append.wasm"));
+    sme2wasm(home.path())
+        .args(["repack", &good, "--to", &dst])
+        .assert()
+        .success();
+}

@@ -113,6 +113,7 @@ pub fn options(args: &ConversionArgs) -> Result<Options, UsageError> {
         plugin_name: !args.no_plugin_name,
         manifest,
         image_map,
+        refuse: Default::default(),
     })
 }
 

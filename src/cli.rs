@@ -28,6 +28,7 @@ Examples:
   sme2wasm migrate --check                # CI gate: exit 4 while any SME remains
   sme2wasm migrate --image-map images.yaml --report migrate.json
   sme2wasm migrate --repack --registry registry.example.com/wasm -j 4
+  sme2wasm migrate --image-map images.yaml --verify   # do not write plugins Envoy would refuse
 
 Files are rewritten in place, atomically; everything that is not a
 ServiceMeshExtension stays byte for byte. Notifications (INFO, WARN, ERROR,
@@ -182,6 +183,20 @@ pub struct MigrateArgs {
     /// --tag-suffix or --registry
     #[arg(long, conflicts_with = "check")]
     pub repack: bool,
+
+    /// First run `sme2wasm verify` on every SME (reading its image with the
+    /// registry flags below); a plugin Envoy would refuse under its new
+    /// configuration, while it worked under its old one, is not written
+    #[arg(long, conflicts_with = "check")]
+    pub verify: bool,
+
+    /// With --verify: run this module for every SME instead of its image
+    #[arg(long, value_name = "FILE.wasm", requires = "verify")]
+    pub verify_module: Option<PathBuf>,
+
+    /// With --verify: write such plugins anyway
+    #[arg(long, requires = "verify")]
+    pub force: bool,
 
     #[command(flatten)]
     pub conversion: ConversionArgs,

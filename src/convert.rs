@@ -27,6 +27,9 @@ pub struct Options {
     /// Defaults for phase and priority (an SME image's manifest.yaml).
     pub manifest: Option<Manifest>,
     pub image_map: Option<ImageMap>,
+    /// SMEs (`namespace/name`) whose plugin must not be written, and why
+    /// (`migrate --verify`).
+    pub refuse: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Options {
@@ -39,6 +42,7 @@ impl Default for Options {
             plugin_name: true,
             manifest: None,
             image_map: None,
+            refuse: Default::default(),
         }
     }
 }
@@ -251,7 +255,14 @@ impl<'o> Converter<'o> {
                 .advice("convert base and overlay separately, or render them first (kustomize build), so that one cluster object gives one WasmPlugin"),
             );
         }
-        let result = convert_owned(sme, site, self.opts, &mut self.notes);
+        let result = match (
+            convert_owned(sme, site, self.opts, &mut self.notes),
+            self.opts.refuse.contains_key(&key),
+        ) {
+            // `migrate --verify` already said why (an ERROR).
+            (Some(_), true) => None,
+            (result, _) => result,
+        };
         let owner = self.ends.len();
         self.ends.push(self.notes.len());
         self.sources.push(site.source());

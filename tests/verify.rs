@@ -761,7 +761,8 @@ fn sme_layout(dir: &Path, module: &[u8]) -> String {
     let layer = Blob::new(Format::Oci.layer_type(), gz.finish().unwrap());
     let config = Blob::new(
         Format::Oci.config_type(),
-        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#.to_vec(),
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#
+            .to_vec(),
     );
     let manifest = serde_json::json!({
         "schemaVersion": 2,
@@ -810,9 +811,59 @@ fn repack_refuses_a_module_envoy_would_not_load() {
     );
     assert!(!home.path().join("out").exists(), "nothing was written");
     // The same image with a module Envoy loads is repacked.
-    let good = sme_layout(&home.path().join("good"), &wasm_fixture("header_append.wasm"));
+    let good = sme_layout(
+        &home.path().join("good"),
+        &wasm_fixture("header_append.wasm"),
+    );
     sme2wasm(home.path())
         .args(["repack", &good, "--to", &dst])
         .assert()
         .success();
+}
+
+#[test]
+fn migrate_verify_keeps_an_sme_whose_plugin_envoy_would_refuse() {
+    let home = tempfile::tempdir().unwrap();
+    let repo = home.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let module = home.path().join("abc.wasm");
+    std::fs::write(&module, as_module_for_abc()).unwrap();
+    let refused = sme("abc", "");
+    let fine = sme("abc", "  config: {k: v}\n").replace("namespace: shop", "namespace: web");
+    std::fs::write(repo.join("refused.yaml"), &refused).unwrap();
+    std::fs::write(repo.join("fine.yaml"), &fine).unwrap();
+    let migrate = |extra: &[&str]| {
+        sme2wasm(home.path())
+            .arg("migrate")
+            .arg(&repo)
+            .arg("--verify")
+            .arg("--verify-module")
+            .arg(&module)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = migrate(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refused.yaml:1: ERROR shop/abc: verify: Envoy would refuse it under Istio's configuration (proxy_on_configure: trapped: out of bounds memory access), while it ran under Maistra's; not written, its ServiceMeshExtension stays"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("refused.yaml")).unwrap(),
+        refused
+    );
+    let written = std::fs::read_to_string(repo.join("fine.yaml")).unwrap();
+    assert!(written.contains("kind: WasmPlugin"), "{written}");
+    // --force writes it, with a WARN.
+    let out = migrate(&["--force"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("WARN shop/abc: verify: Envoy would refuse it"),
+        "{err}"
+    );
+    let written = std::fs::read_to_string(repo.join("refused.yaml")).unwrap();
+    assert!(written.contains("kind: WasmPlugin"), "{written}");
 }

@@ -532,3 +532,88 @@ fn source_key(source: &str) -> (String, usize) {
         None => (source.to_string(), 0),
     }
 }
+
+/// `migrate --verify`: check every SME of the files before anything is
+/// written. Returns the SMEs whose plugin must not be written (`namespace/
+/// name` → why: Envoy would refuse it under its new configuration, while it
+/// worked under its old one), unless `force`, and the notifications to show.
+pub fn for_migrate(
+    files: &[(String, String)],
+    opts: &Options,
+    module: Option<&std::path::Path>,
+    target: &crate::repack::TargetArgs,
+    force: bool,
+) -> Result<
+    (
+        std::collections::BTreeMap<String, String>,
+        Vec<Notification>,
+    ),
+    String,
+> {
+    let mut settings = Settings::new(opts);
+    if let Some(path) = module {
+        let bytes = std::fs::read(path)
+            .map_err(|e| format!("--verify-module {}: cannot read: {e}", path.display()))?;
+        crate::image::wasm::check(&bytes)
+            .map_err(|e| format!("--verify-module {}: {e}", path.display()))?;
+        settings.module = Some(Loaded {
+            sha256: module::sha256(&bytes),
+            bytes: std::rc::Rc::new(bytes),
+        });
+    }
+    let platform = target
+        .platform
+        .as_deref()
+        .map(crate::image::media::Platform::parse)
+        .transpose()
+        .map_err(|e| format!("--platform: {e}"))?;
+    let registry = crate::image::registry::RegistryOptions {
+        plain_http: target.plain_http.clone(),
+        ca_files: target.ca_file.clone(),
+        auth: crate::image::auth::AuthConfig::from_env(None, target.authfile.clone()),
+        ..Default::default()
+    };
+    let mut modules = Modules::new(registry, platform);
+    let inputs: Vec<crate::stream::Input> = files
+        .iter()
+        .map(|(name, text)| crate::stream::Input {
+            name: name.clone(),
+            text: text.clone(),
+        })
+        .collect();
+    // The conversion's own notifications come from migrate itself.
+    let read = read_and_convert(&inputs, opts);
+    let mut refuse = std::collections::BTreeMap::new();
+    let mut notes = Vec::new();
+    for pair in &read.pairs {
+        let r = verify_pair(pair, &settings, &mut modules);
+        let (file, line) = source_key(&r.source);
+        let at = crate::notify::Source::new(file, line);
+        let worked_before = r.old.as_ref().is_some_and(|o| o.run.refused.is_none());
+        match r.verdict {
+            report::Verdict::Same => {}
+            report::Verdict::Refused if worked_before && !force => {
+                let why = format!("verify: {}", r.summary);
+                notes.push(
+                    Notification::new(Level::Error, r.object.clone(), why.clone())
+                        .at(at)
+                        .advice(format!(
+                            "not written, its ServiceMeshExtension stays; {} (or pass --force to write it anyway)",
+                            r.advice.clone().unwrap_or_else(|| "run `sme2wasm verify` on it for the details".into())
+                        )),
+                );
+                refuse.insert(r.object.clone(), why);
+            }
+            _ => notes.push(
+                Notification::new(
+                    Level::Warn,
+                    r.object.clone(),
+                    format!("verify: {}", r.summary),
+                )
+                .at(at)
+                .advice("run `sme2wasm verify` on it for the details"),
+            ),
+        }
+    }
+    Ok((refuse, notes))
+}

@@ -328,10 +328,6 @@ pub fn verify_pair(pair: &Pair, settings: &Settings, modules: &mut Modules) -> P
             return PluginReport::not_checked(object, source, format!("no module to run: {e}"))
         }
     };
-    let (old, new) = match setups(pair, settings) {
-        Ok(s) => s,
-        Err(e) => return PluginReport::not_checked(object, source, e),
-    };
     let prepared = modules.prepare(&loaded);
     let prepared = match prepared.as_ref() {
         Ok(p) => p,
@@ -347,9 +343,30 @@ pub fn verify_pair(pair: &Pair, settings: &Settings, modules: &mut Modules) -> P
             return r;
         }
     };
+    verify_prepared(pair, settings, prepared, what)
+}
+
+/// Check one pair with a module already prepared (`what` says where it
+/// came from).
+pub fn verify_prepared(
+    pair: &Pair,
+    settings: &Settings,
+    prepared: &host::Prepared,
+    what: String,
+) -> PluginReport {
+    let (old, new) = match setups(pair, settings) {
+        Ok(s) => s,
+        Err(e) => return PluginReport::not_checked(pair.sme.object(), pair.source.clone(), e),
+    };
     let old_run = host::run(prepared, &old, &settings.exchanges, settings.limits);
     let new_run = host::run(prepared, &new, &settings.exchanges, settings.limits);
-    report::compare(object, source, what, (old, old_run), (new, new_run))
+    report::compare(
+        pair.sme.object(),
+        pair.source.clone(),
+        what,
+        (old, old_run),
+        (new, new_run),
+    )
 }
 
 /// Run the whole command.

@@ -418,6 +418,11 @@ pub fn run(args: VerifyArgs) -> Exit {
     };
     let explicit = match &args.images.username {
         Some(user) => {
+            if args.paths.is_empty() || args.paths.iter().any(|p| p == "-") {
+                return usage(
+                    "--password-stdin reads stdin, so the SMEs must come from files".into(),
+                );
+            }
             let mut pw = String::new();
             if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut pw) {
                 return usage(format!("--password-stdin: cannot read stdin: {e}"));
@@ -425,11 +430,6 @@ pub fn run(args: VerifyArgs) -> Exit {
             let pw = pw.trim_end_matches(['\n', '\r']).to_string();
             if pw.is_empty() {
                 return usage("--password-stdin: stdin was empty; pipe the password in".into());
-            }
-            if args.paths.is_empty() || args.paths.iter().any(|p| p == "-") {
-                return usage(
-                    "--password-stdin reads stdin, so the SMEs must come from files".into(),
-                );
             }
             Some((user.clone(), crate::image::auth::Secret::new(pw)))
         }

@@ -15,8 +15,8 @@ Exit codes:
 pub const MIGRATE_EXIT_CODES: &str = "\
 Exit codes:
   0  done: every ServiceMeshExtension was converted, or none was found
-  1  some object could not be converted (each has an ERROR on stderr; its
-     file keeps it as it was)
+  1  some object could not be converted, or with --verify its plugin would be
+     refused (each has an ERROR on stderr; its file keeps it as it was)
   2  usage error, or a file that could not be read or parsed
   3  with --strict: a WARN was printed
   4  with --check: ServiceMeshExtensions remain (nothing was written)";
@@ -40,10 +40,12 @@ Examples:
   sme2wasm convert < extension.yaml > wasmplugin.yaml
   sme2wasm repack quay.io/acme/filter:1.0 --tag-suffix -wasm --image-map images.yaml
   sme2wasm migrate gitops/ --image-map images.yaml --diff
+  sme2wasm verify gitops/ --image-map images.yaml
 
 Exit codes (each command's --help has its own):
   0  done
-  1  some object or image could not be converted or repacked (an ERROR says which)
+  1  some object or image could not be converted or repacked, or a plugin does
+     not behave the same (verify) (an ERROR says which)
   2  usage error, or an input that could not be read or parsed
   3  with --strict: a WARN was printed (convert, migrate)
   4  with migrate --check: ServiceMeshExtensions remain";
@@ -66,7 +68,8 @@ go to stderr.";
     long_about = "Migrate Maistra ServiceMeshExtension (SME) resources and images to Istio \
 WasmPlugin: `convert` rewrites resources faithfully (same plugins, order, configuration and \
 scope) and names every loss or change; `repack` rebuilds SME images as WasmPlugin images and \
-prints the digest to pin; `migrate` rewrites a whole GitOps repository in place.",
+prints the digest to pin; `migrate` rewrites a whole GitOps repository in place; `verify` \
+runs each plugin as Envoy would under Maistra's and Istio's configuration and compares.",
     after_help = TOP_HELP,
     propagate_version = true
 )]

@@ -51,6 +51,7 @@ pub fn run(cli: Cli) -> Exit {
             2 => Exit::Usage,
             _ => Exit::NotConverted,
         },
+        Command::Verify(args) => crate::verify::run(args),
     }
 }
 
@@ -112,6 +113,7 @@ pub fn options(args: &ConversionArgs) -> Result<Options, UsageError> {
         plugin_name: !args.no_plugin_name,
         manifest,
         image_map,
+        refuse: Default::default(),
     })
 }
 

@@ -17,8 +17,9 @@ Exit codes:
 pub const MIGRATE_EXIT_CODES: &str = "\
 Exit codes:
   0  done: every ServiceMeshExtension was converted, or none was found
-  1  some object could not be converted, or a file still holds one sme2wasm
-     does not convert (each has an ERROR on stderr; its file keeps it as it was)
+  1  some object could not be converted, a file still holds one sme2wasm
+     does not convert, or with --verify its plugin would be refused (each
+     has an ERROR on stderr; its file keeps it as it was)
   2  usage error (no PATH to write), a tree not safe to rewrite (not in a
      git work tree, uncommitted changes), or a file that could not be read,
      parsed or written
@@ -34,6 +35,7 @@ Examples:
   sme2wasm migrate --check                # CI gate: exit 4 while any SME remains
   sme2wasm migrate . --image-map images.yaml --report migrate.json
   sme2wasm migrate . --repack --registry registry.example.com/wasm -j 4
+  sme2wasm migrate . --image-map images.yaml --verify # do not write plugins Envoy would refuse
 
 Files are rewritten in place, atomically; everything that is not a
 ServiceMeshExtension stays byte for byte. Notifications (INFO, WARN, ERROR,
@@ -51,10 +53,12 @@ Examples:
   sme2wasm convert < extension.yaml > wasmplugin.yaml
   sme2wasm repack quay.io/acme/filter:1.0 --tag-suffix -wasm --image-map images.yaml
   sme2wasm migrate gitops/ --image-map images.yaml --diff
+  sme2wasm verify gitops/ --image-map images.yaml
 
 Exit codes (each command's --help has its own):
   0  done
-  1  some object or image could not be converted or repacked (an ERROR says which)
+  1  some object or image could not be converted or repacked, or a plugin does
+     not behave the same (verify) (an ERROR says which)
   2  usage error, or an input that could not be read or parsed
   3  with --strict: a WARN was printed (convert, migrate)
   4  with migrate --check: ServiceMeshExtensions remain";
@@ -77,7 +81,8 @@ go to stderr.";
     long_about = "Migrate Maistra ServiceMeshExtension (SME) resources and images to Istio \
 WasmPlugin: `convert` rewrites resources faithfully (same plugins, order, configuration and \
 scope) and names every loss or change; `repack` rebuilds SME images as WasmPlugin images and \
-prints the digest to pin; `migrate` rewrites a whole GitOps repository in place.",
+prints the digest to pin; `migrate` rewrites a whole GitOps repository in place; `verify` \
+runs each plugin as Envoy would under Maistra's and Istio's configuration and compares.",
     after_help = TOP_HELP,
     propagate_version = true
 )]
@@ -97,6 +102,9 @@ pub enum Command {
     /// (plain manifests, kustomize patches, Helm templates)
     #[command(after_help = format!("{MIGRATE_EXAMPLES}\n\n{MIGRATE_EXIT_CODES}"))]
     Migrate(MigrateArgs),
+    /// Check that each converted plugin loads in Envoy and behaves under
+    /// Istio's configuration as it did under Maistra's
+    Verify(crate::verify::VerifyArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,6 +218,20 @@ pub struct MigrateArgs {
     /// each is checked on its own before writing
     #[arg(long)]
     pub recurse_repositories: bool,
+
+    /// First run `sme2wasm verify` on every SME (reading its image with the
+    /// registry flags below); a plugin Envoy would refuse under its new
+    /// configuration, while it worked under its old one, is not written
+    #[arg(long, conflicts_with = "check")]
+    pub verify: bool,
+
+    /// With --verify: run this module for every SME instead of its image
+    #[arg(long, value_name = "FILE.wasm", requires = "verify")]
+    pub verify_module: Option<PathBuf>,
+
+    /// With --verify: write such plugins anyway
+    #[arg(long, requires = "verify")]
+    pub force: bool,
 
     #[command(flatten)]
     pub conversion: ConversionArgs,

@@ -27,6 +27,9 @@ pub struct Options {
     /// Defaults for phase and priority (an SME image's manifest.yaml).
     pub manifest: Option<Manifest>,
     pub image_map: Option<ImageMap>,
+    /// SMEs (`namespace/name`) whose plugin must not be written, and why
+    /// (`migrate --verify`).
+    pub refuse: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Options {
@@ -39,6 +42,7 @@ impl Default for Options {
             plugin_name: true,
             manifest: None,
             image_map: None,
+            refuse: Default::default(),
         }
     }
 }
@@ -251,7 +255,14 @@ impl<'o> Converter<'o> {
                 .advice("convert base and overlay separately, or render them first (kustomize build), so that one cluster object gives one WasmPlugin"),
             );
         }
-        let result = convert_owned(sme, site, self.opts, &mut self.notes);
+        let result = match (
+            convert_owned(sme, site, self.opts, &mut self.notes),
+            self.opts.refuse.contains_key(&key),
+        ) {
+            // `migrate --verify` already said why (an ERROR).
+            (Some(_), true) => None,
+            (result, _) => result,
+        };
         let owner = self.ends.len();
         self.ends.push(self.notes.len());
         self.sources.push(site.source());
@@ -557,6 +568,9 @@ fn resolve_url(
     (url, None)
 }
 
+/// What to do about a plugin that will receive an empty configuration.
+const VERIFY_ADVICE: &str = "run `sme2wasm verify` on it to see whether the plugin still loads and behaves the same, and give it a pluginConfig if not";
+
 fn convert_config(
     sme: &ServiceMeshExtension,
     config: Config,
@@ -574,11 +588,12 @@ fn convert_config(
         Config::Absent => {
             notes.push(
                 Notification::new(
-                    Level::Info,
+                    Level::Warn,
                     &obj,
-                    "no spec.config: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives none",
+                    "no spec.config: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives an empty one, and may behave differently",
                 )
-                .at(site.source()),
+                .at(site.source())
+                .advice(VERIFY_ADVICE),
             );
             return Ok(None);
         }
@@ -590,7 +605,7 @@ fn convert_config(
                     "spec.config is an empty object: the plugin used to receive the text `{}`, but Istio passes no configuration at all for an empty pluginConfig",
                 )
                 .at(site.field("spec.config"))
-                .advice("make sure the plugin accepts an empty configuration"),
+                .advice(VERIFY_ADVICE),
             );
             m
         }
@@ -602,11 +617,12 @@ fn convert_config(
         {
             notes.push(
                 Notification::new(
-                    Level::Info,
+                    Level::Warn,
                     &obj,
-                    "the v1alpha1 config string is empty: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives none",
+                    "the v1alpha1 config string is empty: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives an empty one, and may behave differently",
                 )
-                .at(site.field("spec.config")),
+                .at(site.field("spec.config"))
+                .advice(VERIFY_ADVICE),
             );
             return Ok(None);
         }

@@ -18,5 +18,6 @@ pub mod repack;
 pub mod sme;
 pub mod stream;
 pub mod template;
+pub mod verify;
 pub mod wasmplugin;
 pub mod yaml;

@@ -564,9 +564,10 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
     let module_path = manifest.module.trim();
     let info = wasm::check(&module)
         .map_err(|e| format!("{src}: module /{path} (from manifest.yaml `module: {module_path}`): {e}; nothing was pushed"))?;
-    if info.abi_versions.is_empty() {
-        out.note(Level::Warn, format!("module /{path} exports no proxy_abi_version_* function; Envoy will not load it as a proxy-wasm module"));
-    }
+    // Envoy's load check (ABI, imports, allocator): a module it would refuse is not pushed.
+    crate::verify::abi::load_check(&module).map_err(|e| {
+        format!("{src}: module /{path}: Envoy would refuse to load it: {e}; nothing was pushed (`sme2wasm verify` runs it as Envoy would)")
+    })?;
     out.note(
         Level::Info,
         format!(

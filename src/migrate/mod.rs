@@ -212,8 +212,25 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
             }
         }
     }
+    let mut verify_notes = Vec::new();
+    if args.verify {
+        let files: Vec<(String, String)> = walked
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), f.text.clone()))
+            .collect();
+        let module = args.verify_module.as_deref();
+        match crate::verify::for_migrate(&files, &opts, module, &args.repack_target, args.force) {
+            Ok((refuse, n)) => (opts.refuse, verify_notes) = (refuse, n),
+            Err(e) => {
+                eprintln!("sme2wasm: --verify: {e}");
+                return Exit::Usage;
+            }
+        }
+    }
     let mut outcome = migrate(walked, &opts);
     let mut notes = app::phase_map_notes(&opts);
+    notes.append(&mut verify_notes);
     notes.append(&mut outcome.notes);
     match mode {
         Mode::Write => {

@@ -54,6 +54,7 @@ Examples:
   sme2wasm repack quay.io/acme/filter:1.0 --tag-suffix -wasm --image-map images.yaml
   sme2wasm migrate gitops/ --image-map images.yaml --diff
   sme2wasm verify gitops/ --image-map images.yaml
+  sme2wasm explain W104      # what a notification's code means, what to do
 
 Exit codes (each command's --help has its own):
   0  done
@@ -105,6 +106,30 @@ pub enum Command {
     /// Check that each converted plugin loads in Envoy and behaves under
     /// Istio's configuration as it did under Maistra's
     Verify(crate::verify::VerifyArgs),
+    /// Explain a notification's code (as printed in `WARN[W104]`): what it
+    /// means and what to do
+    #[command(after_help = EXPLAIN_HELP)]
+    Explain(ExplainArgs),
+}
+
+const EXPLAIN_HELP: &str = "\
+Examples:
+  sme2wasm explain W104
+  sme2wasm explain no-selector-gateway-loses-plugin
+  sme2wasm explain --list        # every code, one a line
+
+Exit codes:
+  0  done
+  2  no such code";
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The code (W104), its number (104) or its name
+    #[arg(required_unless_present = "list")]
+    pub code: Option<String>,
+    /// List every code with its name and level
+    #[arg(long, conflicts_with = "code")]
+    pub list: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

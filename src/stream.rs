@@ -4,7 +4,7 @@
 //! output: it passes through byte for byte, comments included.
 
 use crate::convert::{Converter, Options, Site};
-use crate::notify::{Level, Notification, Source};
+use crate::notify::{Code, Notification, Source};
 use crate::remaining;
 use crate::sme::{self, ServiceMeshExtension};
 use crate::template;
@@ -680,7 +680,12 @@ pub fn left_in_item(item: &Value, at: Source) -> Option<Notification> {
 pub fn parse_error(file: &str, doc: &yaml::Document, e: &yaml::ParseError) -> Notification {
     let mut at = Source::new(file, doc.start_line + e.line.unwrap_or(1) - 1);
     at.column = e.column;
-    Notification::new(Level::Error, "", format!("not valid YAML: {}", e.message)).at(at)
+    Notification::new(
+        Code::InvalidYaml,
+        "",
+        format!("not valid YAML: {}", e.message),
+    )
+    .at(at)
 }
 
 /// The lines of the items of a List (`key` is `items`) or the objects of a
@@ -766,7 +771,7 @@ fn read_sme_from(
         Ok(s) => Some(s),
         Err(message) => {
             conv.note(
-                Notification::new(Level::Error, sme::object_name(value), message)
+                Notification::new(Code::InvalidSme, sme::object_name(value), message)
                     .at(site.source())
                     .advice("fix the ServiceMeshExtension; it was not converted"),
             );

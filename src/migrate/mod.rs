@@ -21,7 +21,7 @@ use crate::cli::MigrateArgs;
 use crate::convert::{Converter, Options, Site};
 use crate::fsutil::quote_path;
 use crate::imagemap::ImageMap;
-use crate::notify::{Counts, Level, Notification, Source};
+use crate::notify::{Code, Counts, Level, Notification, Source};
 use crate::remaining::{self, Left, Reason};
 use crate::sme;
 use crate::stream;
@@ -257,7 +257,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
                 .map(|(i, e)| {
                     let c = &outcome.changes[i];
                     notes.push(
-                        Notification::new(Level::Error, "", format!("cannot write: {e}"))
+                        Notification::new(Code::CannotWrite, "", format!("cannot write: {e}"))
                             .at(Source::new(c.name.clone(), 1))
                             .advice("the file keeps its old content"),
                     );
@@ -534,7 +534,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         counters.failed += 1;
         extra.push(
             Notification::new(
-                Level::Error,
+                Code::SkippedWithSme,
                 "",
                 "mentions ServiceMeshExtension but was skipped (not UTF-8, such as UTF-16, or too large): its SMEs are not converted",
             )
@@ -708,7 +708,7 @@ fn left_behind(
         }
         notes.push(
             Notification::new(
-                Level::Error,
+                Code::SmeLeft,
                 "",
                 "still holds kind: ServiceMeshExtension after the rewrite: sme2wasm did not understand where it sits, and did not convert it",
             )
@@ -1036,7 +1036,7 @@ fn edit_or_render(
     if let Err(e) = verify(&clean, want) {
         extra.push(
             Notification::new(
-                Level::Error,
+                Code::CannotRewrite,
                 object,
                 format!("cannot be rewritten: {why}; a clean rendering failed too: {e}"),
             )
@@ -1047,7 +1047,7 @@ fn edit_or_render(
     }
     extra.push(
         Notification::new(
-            Level::Warn,
+            Code::CleanRendering,
             object,
             format!("could not be edited in place ({why}): written as a clean rendering"),
         )
@@ -1135,7 +1135,7 @@ fn render_file(
         counters.unreadable += 1;
         extra.push(
             Notification::new(
-                Level::Error,
+                Code::DocumentsMerge,
                 "",
                 "the rewritten file would not keep its documents apart (or stop being JSON): not written",
             )

@@ -18,7 +18,7 @@ pub mod scenario;
 use crate::app::Exit;
 use crate::cli::ConversionArgs;
 use crate::convert::{Converter, Options, Site};
-use crate::notify::{Counts, Level, Notification};
+use crate::notify::{Code, Counts, Notification};
 use crate::sme::{self, Config, ServiceMeshExtension};
 use crate::wasmplugin::{IstioVersion, WasmPlugin};
 use crate::yaml::{self, Value};
@@ -474,7 +474,7 @@ pub fn run(args: VerifyArgs) -> Exit {
             let (file, line) = source_key(&r.source);
             notes.push(
                 Notification::new(
-                    Level::Error,
+                    Code::VerifyDiffers,
                     r.object.clone(),
                     format!("verify: {}", r.summary),
                 )
@@ -489,7 +489,7 @@ pub fn run(args: VerifyArgs) -> Exit {
     }
     if read.pairs.is_empty() && read.failed.is_empty() && read_errors.is_empty() {
         notes.push(Notification::new(
-            Level::Warn,
+            Code::VerifyNothing,
             "",
             "no ServiceMeshExtension found in the input; nothing was verified",
         ));
@@ -612,7 +612,7 @@ pub fn for_migrate(
             report::Verdict::Refused if worked_before && !force => {
                 let why = format!("verify: {}", r.summary);
                 notes.push(
-                    Notification::new(Level::Error, r.object.clone(), why.clone())
+                    Notification::new(Code::VerifyRefusedWrite, r.object.clone(), why.clone())
                         .at(at)
                         .advice(format!(
                             "not written, its ServiceMeshExtension stays; {} (or pass --force to write it anyway)",
@@ -623,7 +623,7 @@ pub fn for_migrate(
             }
             _ => notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::VerifyWarning,
                     r.object.clone(),
                     format!("verify: {}", r.summary),
                 )

@@ -3,39 +3,13 @@
 
 use crate::cli::{Cli, Command, ConversionArgs, ConvertArgs, OutputFormat};
 use crate::convert::Options;
+pub use crate::exit::Exit;
 use crate::imagemap::ImageMap;
 use crate::manifest::Manifest;
 use crate::mapping::PhaseMap;
 use crate::notify::{Code, Counts, Level, Notification};
 use crate::stream::{self, Format};
 use std::io::Write;
-
-/// The documented exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Exit {
-    Ok = 0,
-    NotConverted = 1,
-    Usage = 2,
-    Warnings = 3,
-    /// `migrate --check`: ServiceMeshExtensions remain.
-    Remaining = 4,
-}
-
-impl Exit {
-    /// The exit code of a converting run, most serious first: unreadable
-    /// input, then objects not converted, then warnings under --strict.
-    pub fn of(unreadable: usize, failed: usize, strict_warnings: bool) -> Exit {
-        if unreadable > 0 {
-            Exit::Usage
-        } else if failed > 0 {
-            Exit::NotConverted
-        } else if strict_warnings {
-            Exit::Warnings
-        } else {
-            Exit::Ok
-        }
-    }
-}
 
 /// A failure that stops a command before it starts: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -46,11 +20,7 @@ pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Convert(args) => convert(args),
         Command::Migrate(args) => migrate(&args),
-        Command::Repack(args) => match crate::repack::run(args) {
-            0 => Exit::Ok,
-            2 => Exit::Usage,
-            _ => Exit::NotConverted,
-        },
+        Command::Repack(args) => crate::repack::run(args),
         Command::Verify(args) => crate::verify::run(args),
         Command::Explain(args) => explain(&args),
     }

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cli;
 pub mod convert;
+pub mod exit;
 pub mod fsutil;
 pub mod image;
 pub mod imagemap;

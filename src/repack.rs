@@ -10,6 +10,7 @@
 //! then the manifest, and read the manifest back. One image's failure is
 //! reported and the others go on; it only changes the exit code.
 
+use crate::exit::Exit;
 use crate::image::auth::{AuthConfig, Secret};
 use crate::image::build::{self, BuiltImage, ImageSpec};
 use crate::image::extract::{self, Found};
@@ -28,9 +29,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Exit codes, as `--help` documents them.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
 
 const AFTER_HELP: &str = "\
 Each SRC is rebuilt as one gzip layer holding plugin.wasm (first) and
@@ -686,35 +684,35 @@ fn map_target(ctx: &Context, job: &Job, dst: &ImageRef, out: &mut Outcome) -> Op
 }
 
 /// Run the whole command; returns the exit code.
-pub fn run(args: RepackArgs) -> i32 {
+pub fn run(args: RepackArgs) -> Exit {
     let config = match RepackConfig::from_args(&args, &mut std::io::stdin()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
     execute(&config)
 }
 
 /// Repack every job of a validated configuration; print results; exit code.
-pub fn execute(config: &RepackConfig) -> i32 {
+pub fn execute(config: &RepackConfig) -> Exit {
     let outcomes = match repack_jobs(config, &config.jobs) {
         Ok(o) => o,
         Err(m) => {
             eprintln!("error: {m}");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
     let mut code = if outcomes.iter().any(|o| o.status == Status::Failed) {
-        EXIT_FAILED
+        Exit::NotConverted
     } else {
-        EXIT_OK
+        Exit::Ok
     };
     if let Some(path) = &config.image_map {
         if let Err(m) = write_image_map(path, &outcomes) {
             eprintln!("ERROR {}: {m}", path.display());
-            code = EXIT_FAILED;
+            code = Exit::NotConverted;
         }
     }
     print_notifications(&outcomes);

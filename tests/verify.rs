@@ -836,6 +836,7 @@ fn migrate_verify_keeps_an_sme_whose_plugin_envoy_would_refuse() {
         sme2wasm(home.path())
             .arg("migrate")
             .arg(&repo)
+            .arg("--allow-no-vcs")
             .arg("--verify")
             .arg("--verify-module")
             .arg(&module)

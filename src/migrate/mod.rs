@@ -16,9 +16,10 @@ mod rewrite;
 mod vcs;
 mod walk;
 
-use crate::app::{self, Exit};
+use crate::app;
 use crate::cli::MigrateArgs;
 use crate::convert::{Converter, Options, Site};
+use crate::exit::Exit;
 use crate::fsutil::quote_path;
 use crate::imagemap::ImageMap;
 use crate::notify::{Code, Counts, Level, Notification, Source};

@@ -15,9 +15,9 @@ pub mod module;
 pub mod report;
 pub mod scenario;
 
-use crate::app::Exit;
 use crate::cli::ConversionArgs;
 use crate::convert::{Converter, Options, Site};
+use crate::exit::Exit;
 use crate::notify::{Code, Counts, Notification};
 use crate::sme::{self, Config, ServiceMeshExtension};
 use crate::wasmplugin::{IstioVersion, WasmPlugin};

@@ -836,6 +836,8 @@ fn migrate_verify_keeps_an_sme_whose_plugin_envoy_would_refuse() {
         sme2wasm(home.path())
             .arg("migrate")
             .arg(&repo)
+            // a scratch directory; the safety rules have tests of their own
+            .arg("--allow-no-vcs")
             .arg("--verify")
             .arg("--verify-module")
             .arg(&module)

@@ -511,6 +511,8 @@ fn repack_one(ctx: &Context, job: &Job) -> Outcome {
             .strip_prefix(&format!("{}: ", job.source))
             .map(str::to_string)
             .unwrap_or(m);
+        // Messages may carry what a server echoed; no secret is printed.
+        let m = crate::image::redact::redact(&m);
         out.notifications
             .push(Notification::new(Level::Error, job.written.clone(), m));
     }

@@ -951,3 +951,121 @@ fn layout_names_for_the_image_map() {
         .assert()
         .code(2);
 }
+
+/// A registry or proxy that echoes the Authorization header in its error
+/// bodies: the credentials are printed nowhere (stderr, -o json, migrate).
+#[test]
+fn secrets_echoed_by_a_server_are_never_printed() {
+    use base64::Engine;
+    use common::flaky::{Fault, FaultProxy};
+    let e = env(Flavour::Htpasswd);
+    e.push("docker-v2s2", "sme/echo:1");
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let bodies = [
+        (
+            400,
+            r#"{"errors":[{"code":"BAD_REQUEST","message":"bad header Authorization: {auth}","detail":{"Authorization":"{auth}"}}]}"#,
+        ),
+        (403, "forbidden for Authorization: {auth}\n"),
+        (
+            500,
+            r#"{"error":"oops","request":{"headers":{"Authorization":["{auth}"]}},"token":"tok-3cr3t-value"}"#,
+        ),
+    ];
+    for (code, body) in bodies {
+        let proxy = FaultProxy::start(&e.reg.host, move |r, _| {
+            if r.method == "GET" && r.path.contains("/manifests/") {
+                Fault::Status {
+                    code,
+                    headers: vec![("Content-Type".into(), "application/json".into())],
+                    body: body.to_string(),
+                }
+            } else {
+                Fault::Forward
+            }
+        });
+        let src = format!("{}/sme/echo:1", proxy.host);
+        let dst = e.r(&format!("wasm/echo:{code}"));
+        let report = e.home.path().join("report.json");
+        let runs = [
+            vec!["repack", &src, "--to", &dst],
+            vec!["repack", &src, "--to", &dst, "-o", "json"],
+        ];
+        for args in runs {
+            let a = sme2wasm(e.home.path())
+                .args(&args)
+                .args(["--plain-http", &proxy.host])
+                .args(e.reg.flags())
+                .args(["--username", USER, "--password-stdin"])
+                .write_stdin(format!("{PASSWORD}\n"))
+                .assert()
+                .code(1);
+            let all = format!("{}{}", stdout(&a), stderr(&a));
+            assert!(all.contains("fetching the manifest"), "{all}");
+            assert!(
+                all.contains("<redacted>"),
+                "the echo is there, redacted: {all}"
+            );
+            for secret in [basic.as_str(), PASSWORD, "tok-3cr3t-value"] {
+                assert!(!all.contains(secret), "{code}: {secret} printed: {all}");
+            }
+        }
+        // migrate --repack, with a report.
+        let repo = tempfile::tempdir().unwrap();
+        std::fs::write(
+            repo.path().join("a.yaml"),
+            format!("apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: a\n  namespace: shop\nspec:\n  image: {src}\n  phase: PreAuthN\n"),
+        )
+        .unwrap();
+        let a = sme2wasm(e.home.path())
+            .arg("migrate")
+            .arg(repo.path())
+            .args(["--repack", "--tag-suffix", "-wasm", "--report"])
+            .arg(&report)
+            .args(["--plain-http", &proxy.host])
+            .args(e.reg.flags())
+            .args(["--username", USER, "--password-stdin"])
+            .write_stdin(format!("{PASSWORD}\n"))
+            .assert()
+            .failure();
+        let all = format!(
+            "{}{}{}",
+            stdout(&a),
+            stderr(&a),
+            std::fs::read_to_string(&report).unwrap_or_default()
+        );
+        assert!(all.contains("<redacted>"), "{all}");
+        for secret in [basic.as_str(), PASSWORD, "tok-3cr3t-value"] {
+            assert!(
+                !all.contains(secret),
+                "migrate {code}: {secret} printed: {all}"
+            );
+        }
+    }
+}
+
+#[test]
+fn credentials_in_a_reference_are_refused_and_never_echoed() {
+    let home = tempfile::tempdir().unwrap();
+    for reference in [
+        "user:hunter2-secret@registry.example.com/a:1",
+        "oci://user:hunter2-secret@registry.example.com/a:1",
+        "docker://user:hunter2-secret@registry.example.com/a:1",
+    ] {
+        let a = sme2wasm(home.path())
+            .args(["repack", reference, "--to", "registry.example.com/b:1"])
+            .assert()
+            .code(2);
+        let err = stderr(&a);
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(
+            err.contains("<redacted>@registry.example.com/a:1") && err.contains("--password-stdin"),
+            "{err}"
+        );
+        let a = sme2wasm(home.path())
+            .args(["repack", "registry.example.com/a:1", "--to", reference])
+            .assert()
+            .code(2);
+        assert!(!stderr(&a).contains("hunter2"), "{}", stderr(&a));
+    }
+}

@@ -265,7 +265,7 @@ fn run_helper(name: &str, registry: &str, source: &str) -> Result<Option<Credent
         return Err(format!(
             "{program} get ({source}) failed with {}: {}",
             out.status,
-            said.lines().next().unwrap_or("").trim()
+            crate::image::redact::redact(said.lines().next().unwrap_or("").trim())
         ));
     }
     let answer: HelperAnswer = serde_json::from_slice(&out.stdout).map_err(|_| {

@@ -15,6 +15,7 @@ pub mod extract;
 pub mod layout;
 pub mod media;
 pub mod merged;
+pub mod redact;
 pub mod reference;
 pub mod registry;
 pub mod source;

@@ -124,7 +124,10 @@ impl RegistryClient {
             })?;
         let (auth, source) = match cred {
             Some(c) => (
-                RegistryAuth::Basic(c.username.clone(), c.password.expose().to_string()),
+                {
+                    crate::image::redact::remember(&c.username, c.password.expose());
+                    RegistryAuth::Basic(c.username.clone(), c.password.expose().to_string())
+                },
                 c.source,
             ),
             None => (
@@ -284,7 +287,7 @@ impl RegistryStore {
             }
             OciDistributionError::ServerError { code, message, .. } => format!(
                 "{r}: {what}: the registry answered HTTP {code}{}{}",
-                if message.trim().is_empty() { String::new() } else { format!(": {}", message.trim().chars().take(300).collect::<String>()) },
+                if message.trim().is_empty() { String::new() } else { format!(": {}", crate::image::redact::redact(message.trim()).chars().take(300).collect::<String>()) },
                 if transient { "; tried again until the retry limit; try later" } else { "" }
             ),
             OciDistributionError::RequestError(req) => {
@@ -306,6 +309,8 @@ impl RegistryStore {
             ),
             other => format!("{r}: {what}: {}", chain(other)),
         };
+        // Registries and proxies echo what they were sent.
+        let message = crate::image::redact::redact(&message);
         StoreError { message, transient }
     }
 }
@@ -315,7 +320,13 @@ fn envelope_text(envelope: &oci_client::errors::OciEnvelope) -> String {
     envelope
         .errors
         .iter()
-        .map(|e| format!("{:?}: {}", e.code, e.message))
+        .map(|e| {
+            let code = match serde_json::to_value(&e.code) {
+                Ok(serde_json::Value::String(c)) => c,
+                _ => format!("{:?}", e.code),
+            };
+            format!("{code}: {}", e.message)
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

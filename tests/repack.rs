@@ -1069,3 +1069,173 @@ fn credentials_in_a_reference_are_refused_and_never_echoed() {
         assert!(!stderr(&a).contains("hunter2"), "{}", stderr(&a));
     }
 }
+
+/// Repack `layers` (raw tar streams, gzipped here) from a layout; the assert.
+fn repack_hostile(layers: &[Vec<u8>]) -> assert_cmd::assert::Assert {
+    use common::hostile;
+    let home = tempfile::tempdir().unwrap();
+    let src = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let gz: Vec<Vec<u8>> = layers.iter().map(|l| hostile::gzip(l)).collect();
+    hostile::layout_image(src.path(), "1", &gz);
+    let a = sme2wasm(home.path())
+        .args(["repack", &format!("oci:{}:1", src.path().display())])
+        .arg("--to")
+        .arg(format!("oci:{}:1", out.path().display()))
+        .assert();
+    // Nothing is written when the source is refused.
+    if a.get_output().status.code() != Some(0) {
+        assert!(!out.path().join("index.json").exists());
+    }
+    a
+}
+
+/// Tar metadata that claims more than any reader needs is refused before it
+/// is held: GNU long names and links, PAX headers, GNU sparse maps, paths
+/// longer than PATH_MAX.
+#[test]
+fn tar_metadata_bombs_are_refused_without_being_read() {
+    use common::hostile::{self, end, file, header, pad};
+    let module = fixture_module();
+    let good = [
+        file(
+            "manifest.yaml",
+            hostile::manifest_yaml("plugin/filter.wasm").as_bytes(),
+        ),
+        file("plugin/filter.wasm", &module),
+    ]
+    .concat();
+    let big = 2 * 1024 * 1024;
+    let meta = |flag: u8, data: Vec<u8>| {
+        let mut t = header("././@LongLink", flag, data.len() as u64).to_vec();
+        let n = data.len();
+        t.extend(data);
+        t.extend(pad(n));
+        t
+    };
+    let long_name = meta(b'L', vec![b'a'; big]);
+    let long_link = meta(b'K', vec![b'b'; big]);
+    let mut pax = Vec::new();
+    while pax.len() < big {
+        pax.extend_from_slice(b"30 comment=aaaaaaaaaaaaaaaaaa\n");
+    }
+    let pax_bomb = meta(b'x', pax);
+    let long_path = {
+        let name = "d/".repeat(2600);
+        let rec = format!("path={name}\n");
+        let len = rec.len() + 5;
+        meta(b'x', format!("{len} {rec}").into_bytes())
+    };
+    // GNU sparse: a header whose map goes on for 1.5 MiB of extension blocks.
+    let sparse = {
+        let mut h = header("sparse.bin", b'S', 0);
+        h[482] = 1;
+        hostile::checksum(&mut h);
+        let mut t = h.to_vec();
+        for _ in 0..3000 {
+            let mut ext = [0u8; 512];
+            ext[504] = 1;
+            t.extend_from_slice(&ext);
+        }
+        t.extend_from_slice(&[0u8; 512]);
+        t
+    };
+    let cases: [(&str, Vec<u8>, &str); 5] = [
+        (
+            "long name",
+            [long_name, file("x", b"x")].concat(),
+            "GNU long name at byte 0 claims 2097152 bytes",
+        ),
+        (
+            "long link",
+            [long_link, header("l", b'2', 0).to_vec()].concat(),
+            "GNU long link name",
+        ),
+        (
+            "PAX",
+            [pax_bomb, file("x", b"x")].concat(),
+            "PAX header at byte 0 claims",
+        ),
+        (
+            "path",
+            [long_path, file("x", b"x")].concat(),
+            "more than PATH_MAX (4096)",
+        ),
+        ("sparse", sparse, "GNU sparse map"),
+    ];
+    for (what, bomb, expected) in cases {
+        let layer = [bomb, good.clone(), end()].concat();
+        let a = repack_hostile(&[layer]).code(1);
+        let err = stderr(&a);
+        assert!(err.contains(expected), "{what}: {err}");
+        assert!(
+            err.contains("layer sha256:"),
+            "{what}: names the layer: {err}"
+        );
+    }
+}
+
+/// A layer that stops after the last entry's data (no padding, no end
+/// blocks) reads as Go's archive/tar reads it; data cut short stays an error.
+#[test]
+fn tar_streams_without_their_end_are_read_as_go_reads_them() {
+    use common::hostile::{self, end, file, header, pad};
+    let module = fixture_module();
+    let manifest = file(
+        "manifest.yaml",
+        hostile::manifest_yaml("plugin/filter.wasm").as_bytes(),
+    );
+    let module_entry = |cut: usize| {
+        let mut t = header("plugin/filter.wasm", b'0', module.len() as u64).to_vec();
+        t.extend_from_slice(&module[..module.len() - cut]);
+        t
+    };
+    assert_ne!(
+        module.len() % 512,
+        0,
+        "the module needs padding for this test"
+    );
+    for (what, layer) in [
+        (
+            "no end blocks",
+            [manifest.clone(), module_entry(0), pad(module.len())].concat(),
+        ),
+        ("no padding", [manifest.clone(), module_entry(0)].concat()),
+        (
+            "half the padding",
+            [
+                manifest.clone(),
+                module_entry(0),
+                pad(module.len())[..10].to_vec(),
+            ]
+            .concat(),
+        ),
+        (
+            "one end block",
+            [
+                manifest.clone(),
+                module_entry(0),
+                pad(module.len()),
+                vec![0; 512],
+            ]
+            .concat(),
+        ),
+    ] {
+        let a = repack_hostile(&[layer]);
+        let a = a.success();
+        assert!(stdout(&a).contains(" -> oci:"), "{what}: {}", stderr(&a));
+    }
+    let a = repack_hostile(&[[manifest.clone(), module_entry(7)].concat()]).code(1);
+    assert!(
+        stderr(&a).contains("ends inside the data of plugin/filter.wasm"),
+        "{}",
+        stderr(&a)
+    );
+    let a =
+        repack_hostile(&[[manifest, header("x", b'0', 1)[..300].to_vec(), end()].concat()]).code(1);
+    assert!(
+        stderr(&a).contains("ends inside a tar header"),
+        "{}",
+        stderr(&a)
+    );
+}

@@ -253,6 +253,12 @@ impl LayerReader<'_> {
         if let Some(&size) = self.scans[layer].too_large.get(path) {
             return Err(self.too_large(path, size, limit));
         }
+        if self.scans[layer].sparse.contains(path) {
+            return Err(format!(
+                "{}: /{path} is stored as a sparse file, which sme2wasm does not reassemble; rebuild the image without sparse files (tar without --sparse)",
+                self.src
+            ));
+        }
         if let Some(c) = self.scans[layer].captured.remove(path) {
             return Ok(c);
         }
@@ -267,6 +273,12 @@ impl LayerReader<'_> {
         let mut scan = self.scan(layer, &capture)?;
         if let Some(&size) = scan.too_large.get(path) {
             return Err(self.too_large(path, size, limit));
+        }
+        if scan.sparse.contains(path) {
+            return Err(format!(
+                "{}: /{path} is stored as a sparse file, which sme2wasm does not reassemble; rebuild the image without sparse files (tar without --sparse)",
+                self.src
+            ));
         }
         scan.captured.remove(path).ok_or_else(|| {
             format!(

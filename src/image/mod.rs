@@ -19,6 +19,7 @@ pub mod redact;
 pub mod reference;
 pub mod registry;
 pub mod source;
+pub mod tarstream;
 pub mod wasm;
 
 pub use reference::{ImageRef, LayoutRef, RegistryRef};

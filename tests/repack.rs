@@ -1239,3 +1239,23 @@ fn tar_streams_without_their_end_are_read_as_go_reads_them() {
         stderr(&a)
     );
 }
+
+/// A manifest.yaml nested past the limit: refused before parsing, with its line.
+#[test]
+fn deep_nesting_in_manifest_yaml_is_refused_with_its_line() {
+    use common::hostile::{end, file};
+    let text = format!(
+        "schemaVersion: 1\nname: x\nmodule: m/filter.wasm\nx: {}\n",
+        "[".repeat(200_000)
+    );
+    let layer = [
+        file("manifest.yaml", text.as_bytes()),
+        file("m/filter.wasm", &fixture_module()),
+        end(),
+    ]
+    .concat();
+    let a = repack_hostile(&[layer]).code(1);
+    let err = stderr(&a);
+    assert!(err.contains("/manifest.yaml:4"), "{err}");
+    assert!(err.contains("more than 10000 levels deep"), "{err}");
+}

@@ -167,9 +167,11 @@ impl<R: Read> TarReader<R> {
             if h.iter().all(|&b| b == 0) {
                 // One zero block, then a second (or the end of the stream).
                 match self.block()? {
-                    Some(b) if b.iter().any(|&x| x != 0) => return Err(invalid(format!(
+                    Some(b) if b.iter().any(|&x| x != 0) => {
+                        return Err(invalid(format!(
                         "a zero block at byte {at} is followed by a header; the archive is corrupt"
-                    ))),
+                    )))
+                    }
                     _ => {
                         self.done = true;
                         return Ok(None);

@@ -15,7 +15,7 @@ use crate::image::build::{self, BuiltImage, ImageSpec};
 use crate::image::extract::{self, Found};
 use crate::image::layout::LayoutStore;
 use crate::image::media::{Format, Platform};
-use crate::image::registry::{RegistryClient, RegistryOptions, RegistryStore};
+use crate::image::registry::{RegistryClient, RegistryOptions, RegistryStore, RetryPolicy};
 use crate::image::source::{Selector, Store};
 use crate::image::wasm::{self, ModuleInfo};
 use crate::image::ImageRef;
@@ -131,6 +131,10 @@ pub struct TargetArgs {
     /// Read the password for --username from stdin.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
+    /// Give up on an image after this long (e.g. 90s, 20m, 2h); transient
+    /// failures are retried within it.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub timeout: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -343,6 +347,14 @@ impl RepackConfig {
                 }
             }
         }
+        let timeout = crate::image::registry::parse_duration(&args.target.timeout)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                u(format!(
+                    "--timeout {:?}: give a duration such as 90s, 20m or 2h",
+                    args.target.timeout
+                ))
+            })?;
         let platform = args
             .target
             .platform
@@ -393,7 +405,10 @@ impl RepackConfig {
                 plain_http: args.target.plain_http.clone(),
                 ca_files: args.target.ca_file.clone(),
                 auth: AuthConfig::from_env(explicit, args.target.authfile.clone()),
-                retry: Default::default(),
+                retry: RetryPolicy {
+                    image_timeout: timeout,
+                    ..RetryPolicy::from_env()
+                },
             },
         })
     }
@@ -504,7 +519,11 @@ type Failure = String;
 
 fn repack_one(ctx: &Context, job: &Job) -> Outcome {
     let mut out = Outcome::new(job);
-    if let Err(m) = repack_inner(ctx, job, &mut out) {
+    let limit = ctx.config.registry.retry.image_timeout;
+    crate::image::registry::set_deadline(Some(std::time::Instant::now() + limit));
+    let result = repack_inner(ctx, job, &mut out);
+    crate::image::registry::set_deadline(None);
+    if let Err(m) = result {
         out.status = Status::Failed;
         // The notification names the image; do not say it twice.
         let m = m

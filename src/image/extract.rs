@@ -67,12 +67,26 @@ pub fn read_source(
             cfg.size
         ));
     }
+    // A download cut short or stalled is tried again, as layers are.
     let mut config = Vec::new();
-    store
-        .open_blob(cfg)
-        .map_err(|e| e.message)?
-        .read_to_end(&mut config)
-        .map_err(|e| format!("{src}: image config {}: {e}", cfg.digest))?;
+    let mut delay = std::time::Duration::from_millis(500);
+    for attempt in 1.. {
+        config.clear();
+        let read = store
+            .open_blob(cfg)
+            .map_err(|e| e.message)?
+            .read_to_end(&mut config);
+        match read {
+            Ok(_) => break,
+            Err(e)
+                if attempt < LAYER_ATTEMPTS && !e.to_string().contains("failed verification") =>
+            {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(e) => return Err(format!("{src}: image config {}: {e}", cfg.digest)),
+        }
+    }
     Ok(SourceImage {
         manifest_digest: digest,
         platform: media::config_platform(&config),

@@ -160,14 +160,26 @@ fn keyed_values(s: &str) -> String {
                 }
                 let mut j = i + k.len();
                 let b = s.as_bytes();
-                // The key's closing quote, then `:` or `=`, then an opening quote or `[`.
+                // A quoted key (JSON), `key=` (query strings, forms), or a
+                // header name; not a word that merely starts like one
+                // (`sme/auth:1` is a tag).
+                let quoted = i > 0 && matches!(b[i - 1], b'"' | b'\'');
                 if j < b.len() && (b[j] == b'"' || b[j] == b'\'') {
+                    if !quoted {
+                        continue;
+                    }
                     j += 1;
+                } else if quoted {
+                    continue;
                 }
                 while j < b.len() && b[j] == b' ' {
                     j += 1;
                 }
                 if j >= b.len() || !(b[j] == b':' || b[j] == b'=') {
+                    continue;
+                }
+                let header = k.ends_with("authorization");
+                if !(quoted || b[j] == b'=' || header) {
                     continue;
                 }
                 j += 1;
@@ -261,6 +273,7 @@ mod tests {
             r#"Bearer realm="https://auth.example/token",service="r""#,
             "authentication required; the token service refused the credentials",
             "blob sha256:0123 failed verification",
+            "127.0.0.1:5000/sme/auth:1: fetching the manifest: token: none",
         ] {
             assert_eq!(redact(s), s);
         }

@@ -1478,3 +1478,60 @@ fn stalled_transfers_are_aborted_retried_and_named() {
     assert!(err.contains("--timeout 3s"), "{err}");
     assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
 }
+
+/// A multi-platform image in a layout (`skopeo copy --all … oci:DIR:TAG`):
+/// the children are blobs, not index.json entries.
+#[test]
+fn a_multi_platform_layout_is_repacked() {
+    let home = tempfile::tempdir().unwrap();
+    let src = layout_with(&[("index-amd64-arm64", "multi")]);
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(src.path().join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        index["manifests"].as_array().unwrap().len(),
+        1,
+        "only the index is named: {index}"
+    );
+    let out = tempfile::tempdir().unwrap();
+    let s = format!("oci:{}:multi", src.path().display());
+    for (platform, tag, path) in [
+        (None, "amd64", "usr/local/lib/wasm/ext/filter.wasm"),
+        (Some("linux/arm64"), "arm64", "filter.wasm"),
+    ] {
+        let mut cmd = sme2wasm(home.path());
+        cmd.args([
+            "repack",
+            &s,
+            "--to",
+            &format!("oci:{}:{tag}", out.path().display()),
+            "-o",
+            "json",
+        ]);
+        if let Some(p) = platform {
+            cmd.args(["--platform", p]);
+        }
+        let a = cmd.assert().success();
+        let v: Value = serde_json::from_str(&stdout(&a)).unwrap();
+        assert_eq!(v[0]["module"]["path"], path);
+        common::fetch_layout_like_istio(out.path(), tag);
+    }
+    // A child missing from blobs/: the message speaks of the layout.
+    for child in images::build("index-amd64-arm64").children {
+        let hex = child.digest.trim_start_matches("sha256:").to_string();
+        std::fs::remove_file(src.path().join("blobs/sha256").join(hex)).unwrap();
+    }
+    let a = sme2wasm(home.path())
+        .args([
+            "repack",
+            &s,
+            "--to",
+            &format!("oci:{}:x", out.path().display()),
+        ])
+        .assert()
+        .code(1);
+    let err = stderr(&a);
+    assert!(
+        err.contains("the layout has no such blob") && !err.contains("registry"),
+        "{err}"
+    );
+}

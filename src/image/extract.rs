@@ -45,11 +45,16 @@ pub fn read_source(
             let f = store
                 .fetch_manifest(&sel)
                 .map_err(|e| e.message)?
-                .ok_or_else(|| {
-                    format!(
+                .ok_or_else(|| match src {
+                    ImageRef::Layout(l) => format!(
+                        "{src}: the index names {} but the layout has no such blob ({}/blobs/sha256/…); copy the image again with `skopeo copy --all`",
+                        child.digest,
+                        l.path.display()
+                    ),
+                    ImageRef::Registry(_) => format!(
                         "{src}: the index names {} but the registry does not have it",
                         child.digest
-                    )
+                    ),
                 })?;
             match media::parse(&f.body).map_err(|m| format!("{src}@{}: {m}", child.digest))? {
                 ImageManifestDoc::Image(m) => (m, f.digest),

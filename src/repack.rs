@@ -566,12 +566,7 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
             });
             out.status = Status::AlreadyMigrated;
             out.digest = Some(source.manifest_digest.clone());
-            out.destination = Some(src.pinned(&source.manifest_digest));
-            out.map_to = map_target(ctx, job, src, out);
-            out.note(
-                Level::Info,
-                "already migrated: one gzip layer with /plugin.wasm, as Istio's fetcher wants; left as it is",
-            );
+            copy_unchanged(ctx, job, store.as_ref(), &source, out)?;
             return Ok(());
         }
         Found::Extension {
@@ -679,6 +674,98 @@ fn push(ctx: &Context, job: &Job, built: &BuiltImage, out: &mut Outcome) -> Resu
     out.digest = Some(built.digest().to_string());
     out.destination = Some(dst.pinned(built.digest()));
     out.map_to = map_target(ctx, job, dst, out);
+    Ok(())
+}
+
+/// An image that already is what Istio's fetcher takes goes to the
+/// destination as it is: the same manifest bytes (so the same digest), its
+/// blobs mounted or copied.
+fn copy_unchanged(
+    ctx: &Context,
+    job: &Job,
+    src_store: &dyn Store,
+    source: &extract::SourceImage,
+    out: &mut Outcome,
+) -> Result<(), Failure> {
+    let (src, dst) = (&job.source, &job.destination);
+    let digest = source.manifest_digest.as_str();
+    let fetched = src_store
+        .fetch_manifest(&Selector::Digest(digest.to_string()))
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("{src}: the manifest {digest} vanished while it was read"))?;
+    let manifest =
+        crate::image::build::Blob::new(source.image.format.manifest_type(), fetched.body);
+    let store = ctx.store(dst).map_err(|m| format!("{dst}: {m}"))?;
+    let sel = Selector::of(dst);
+    if let Selector::Digest(d) = &sel {
+        if d != digest {
+            return Err(format!(
+                "{}: the destination names digest {d}, but the image is {digest}; name a tag instead",
+                job.written
+            ));
+        }
+    }
+    let unchanged = match store.fetch_manifest(&sel).map_err(|e| e.message)? {
+        Some(f) if f.digest == digest => true,
+        Some(f) if !ctx.config.overwrite => {
+            return Err(format!(
+                "{dst} already points to {} (different content); pass --overwrite to replace it, or choose another tag",
+                f.digest
+            ))
+        }
+        _ => false,
+    };
+    if !unchanged {
+        let image = &source.image;
+        for desc in std::iter::once(&image.config).chain(&image.layers) {
+            if store.has_blob(desc).map_err(|e| e.message)? {
+                continue;
+            }
+            if desc.size > crate::image::merged::MAX_MODULE * 2 {
+                return Err(format!(
+                    "{src}: blob {} is {} bytes; an already migrated image holds a module of at most {} bytes",
+                    desc.digest,
+                    desc.size,
+                    crate::image::merged::MAX_MODULE
+                ));
+            }
+            let mut data = Vec::with_capacity(desc.size as usize);
+            src_store
+                .open_blob(desc)
+                .map_err(|e| e.message)?
+                .read_to_end(&mut data)
+                .map_err(|e| format!("{src}: blob {}: {e}", desc.digest))?;
+            let blob = crate::image::build::Blob {
+                media_type: desc.media_type.clone(),
+                digest: desc.digest.clone(),
+                data,
+            };
+            store.put_blob(&blob).map_err(|e| e.message)?;
+        }
+        store.put_manifest(&manifest, &sel).map_err(|e| e.message)?;
+    }
+    let back = store
+        .fetch_manifest(&sel)
+        .map_err(|e| e.message)?
+        .ok_or_else(|| {
+            format!("{dst}: the manifest was copied but cannot be read back; check the registry")
+        })?;
+    if back.digest != digest {
+        return Err(format!(
+            "{dst}: read back digest {} instead of the copied {digest}; another writer may have replaced the tag",
+            back.digest
+        ));
+    }
+    out.destination = Some(dst.pinned(digest));
+    out.map_to = map_target(ctx, job, dst, out);
+    out.note(
+        Level::Info,
+        if unchanged {
+            format!("already migrated (one gzip layer with /plugin.wasm, as Istio's fetcher wants), and {dst} already holds it; nothing copied")
+        } else {
+            format!("already migrated (one gzip layer with /plugin.wasm, as Istio's fetcher wants): copied to {dst} unchanged, same digest")
+        },
+    );
     Ok(())
 }
 

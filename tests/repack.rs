@@ -318,22 +318,60 @@ fn bad_images_fail_clearly_and_push_nothing() {
     fetch_like_istio(&e.reg, &e.r("sme/symlink-ok:1-wasm"));
 }
 
+/// An image that already is one gzip layer with /plugin.wasm goes to the
+/// destination unchanged (same manifest digest), in this registry or another.
 #[test]
-fn already_migrated_images_are_left_as_they_are() {
+fn already_migrated_images_are_copied_unchanged_to_the_destination() {
     let e = env(Flavour::Anonymous);
+    let other = Registry::start(Flavour::Anonymous);
     let src = e.r("wasm/done:1");
     let image = e.push("already-migrated", "wasm/done:1");
-    let dst = e.r("wasm/done:2");
-    let a = e.repack(&[&src, "--to", &dst]).success();
+    let digest = image.manifest.digest.clone();
+    // Another registry, with the image map and JSON.
+    let map = e.home.path().join("images.yaml");
+    let dst = other.reference("mirror/done:1");
+    let a = e
+        .repack(&[
+            &src,
+            "--to",
+            &dst,
+            "--plain-http",
+            &other.host,
+            "-o",
+            "json",
+            "--image-map",
+            map.to_str().unwrap(),
+        ])
+        .success();
+    let v: Value = serde_json::from_str(&stdout(&a)).unwrap();
+    assert_eq!(v[0]["status"], "already-migrated");
+    assert_eq!(v[0]["digest"], digest.as_str());
+    assert_eq!(
+        v[0]["destination"],
+        format!("{}/mirror/done@{digest}", other.host)
+    );
+    assert!(stderr(&a).contains("copied to"), "{}", stderr(&a));
+    let fetched = fetch_like_istio(&other, &dst);
+    assert_eq!(fetched.manifest_digest, digest, "the same manifest");
+    let entry = sme2wasm::imagemap::ImageMap::read(&map)
+        .unwrap()
+        .lookup(&src)
+        .unwrap()
+        .clone();
+    assert_eq!(entry.to, dst);
+    assert_eq!(entry.digest, digest);
+    // Next to itself with --tag-suffix: the line names the new tag's repository.
+    let a = e.repack(&[&src, "--tag-suffix", "-wasm"]).success();
     assert_eq!(
         stdout(&a).trim(),
-        format!(
-            "{src} -> {}/wasm/done@{}",
-            e.reg.host, image.manifest.digest
-        )
+        format!("{src} -> {}/wasm/done@{digest}", e.reg.host)
     );
-    assert!(stderr(&a).contains("already migrated"), "{}", stderr(&a));
-    assert!(!tag_exists(&e.reg, &dst));
+    assert!(tag_exists(&e.reg, &e.r("wasm/done:1-wasm")));
+    // Again: nothing to copy.
+    let a = e
+        .repack(&[&src, "--to", &dst, "--plain-http", &other.host])
+        .success();
+    assert!(stderr(&a).contains("already holds it"), "{}", stderr(&a));
 }
 
 #[test]

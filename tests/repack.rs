@@ -1573,3 +1573,54 @@ fn a_multi_platform_layout_is_repacked() {
         "{err}"
     );
 }
+
+/// A credential helper that hangs is stopped after its time limit, with an
+/// error that says what to check.
+#[test]
+fn a_hanging_credential_helper_is_stopped() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("docker-credential-stuck");
+    std::fs::write(&helper, "#!/bin/sh\nexec sleep 600\n").unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::write(
+        cfg.path().join("config.json"),
+        r#"{"credHelpers":{"127.0.0.1:9":"stuck"}}"#,
+    )
+    .unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+    let a = sme2wasm(home.path())
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin.path().display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("DOCKER_CONFIG", cfg.path())
+        .env("SME2WASM_LIMITS", "helper=1s")
+        .args([
+            "repack",
+            "127.0.0.1:9/sme/a:1",
+            "--plain-http",
+            "127.0.0.1:9",
+        ])
+        .arg("--to")
+        .arg(format!("oci:{}:1", out.path().display()))
+        .assert()
+        .code(1);
+    let err = stderr(&a);
+    assert!(
+        err.contains("docker-credential-stuck get") && err.contains("did not answer within 1 s"),
+        "{err}"
+    );
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        t.elapsed()
+    );
+}

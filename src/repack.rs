@@ -255,12 +255,9 @@ pub fn jobs_for(rule: &DestinationRule, sources: &[String]) -> Result<Vec<Job>, 
     let mut jobs = Vec::new();
     for s in sources {
         let source = ImageRef::parse(s).map_err(|e| e.to_string())?;
+        // A destination equal to the source is a no-op for an image that is
+        // migrated already, and an error for any other (found per image).
         let destination = rule.destination(&source)?;
-        if destination == source {
-            return Err(format!(
-                "{s}: the destination is the source itself; choose another tag or repository"
-            ));
-        }
         jobs.push(Job {
             written: s.clone(),
             map_from: None,
@@ -575,6 +572,11 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
             module,
         } => (manifest, path, module),
     };
+    if job.destination == *src {
+        return Err(format!(
+            "{src}: the destination is the source itself, which would replace the ServiceMeshExtension image in use; choose another tag or repository"
+        ));
+    }
     out.phase = Some(manifest.phase.to_string());
     out.priority = manifest.priority;
     let module_path = manifest.module.trim();
@@ -689,6 +691,15 @@ fn copy_unchanged(
 ) -> Result<(), Failure> {
     let (src, dst) = (&job.source, &job.destination);
     let digest = source.manifest_digest.as_str();
+    if src == dst {
+        out.destination = Some(dst.pinned(digest));
+        out.map_to = map_target(ctx, job, dst, out);
+        out.note(
+            Level::Info,
+            "already migrated (one gzip layer with /plugin.wasm, as Istio's fetcher wants), and the destination is the source itself: left as it is",
+        );
+        return Ok(());
+    }
     let fetched = src_store
         .fetch_manifest(&Selector::Digest(digest.to_string()))
         .map_err(|e| e.message)?

@@ -372,6 +372,22 @@ fn already_migrated_images_are_copied_unchanged_to_the_destination() {
         .repack(&[&src, "--to", &dst, "--plain-http", &other.host])
         .success();
     assert!(stderr(&a).contains("already holds it"), "{}", stderr(&a));
+    // The source itself: a no-op here, an error for an image to repack.
+    let a = e.repack(&[&src, "--to", &src]).success();
+    assert_eq!(
+        stdout(&a).trim(),
+        format!("{src} -> {}/wasm/done@{digest}", e.reg.host)
+    );
+    assert!(stderr(&a).contains("left as it is"), "{}", stderr(&a));
+    e.push("docker-v2s2", "sme/self:1");
+    let a = e
+        .repack(&[&e.r("sme/self:1"), "--to", &e.r("sme/self:1")])
+        .code(1);
+    assert!(
+        stderr(&a).contains("the destination is the source itself"),
+        "{}",
+        stderr(&a)
+    );
 }
 
 #[test]

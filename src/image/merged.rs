@@ -507,7 +507,7 @@ fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<
             };
             if regular && readable && path == "plugin.wasm" && size <= MAX_MODULE {
                 let mut buf = Vec::with_capacity(size as usize);
-                (&mut archive).read_to_end(&mut buf).map_err(wrap)?;
+                archive.read_to_end(&mut buf).map_err(wrap)?;
                 fp.content = Some(buf.clone());
                 if want.paths.contains_key(&path) {
                     scan.captured.insert(path.clone(), buf);
@@ -527,7 +527,7 @@ fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<
                 scan.captured.remove(&path);
             } else if !scan.captured.contains_key(&path) || scan.index.entries.contains_key(&path) {
                 let mut buf = Vec::with_capacity(size as usize);
-                (&mut archive).read_to_end(&mut buf).map_err(wrap)?;
+                archive.read_to_end(&mut buf).map_err(wrap)?;
                 scan.too_large.remove(&path);
                 scan.sparse.remove(&path);
                 if path == "manifest.yaml" {
@@ -783,9 +783,11 @@ mod spool_tests {
                 .unwrap();
         }
         let tar = b.into_inner().unwrap();
-        let mut want = Capture::default();
-        want.spool_wasm = true;
-        want.spool_limit = Some(250);
+        let want = Capture {
+            spool_wasm: true,
+            spool_limit: Some(250),
+            ..Default::default()
+        };
         let mut scan = scan_layer(&tar[..], &want).unwrap();
         let spool_len = scan.spool.as_ref().unwrap().metadata().unwrap().len();
         assert!(spool_len <= 250, "{spool_len}");

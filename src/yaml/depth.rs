@@ -36,11 +36,11 @@ pub fn check(text: &str) -> Result<(), ParseError> {
         Some((line, column)) => {
             let message = if s.max_depth > KUBERNETES_MAX_DEPTH {
                 format!(
-                    "collections nest more than {KUBERNETES_MAX_DEPTH} levels deep; Kubernetes' own YAML and JSON readers refuse that too, so this is not a Kubernetes object"
+                    "nesting is more than {KUBERNETES_MAX_DEPTH} levels deep; Kubernetes' own YAML and JSON readers refuse that too, so this is not a Kubernetes object"
                 )
             } else {
                 format!(
-                    "collections nest more than {MAX_DEPTH} levels deep, more than sme2wasm reads (Kubernetes reads up to {KUBERNETES_MAX_DEPTH}); no ServiceMeshExtension nests this deep"
+                    "nesting is more than {MAX_DEPTH} levels deep, more than sme2wasm reads (Kubernetes reads up to {KUBERNETES_MAX_DEPTH}); no ServiceMeshExtension nests this deep"
                 )
             };
             Err(ParseError {

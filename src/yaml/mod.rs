@@ -59,7 +59,7 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
         }
         if message.contains("recursion limit") {
             message = format!(
-                "collections nest more than {} levels deep, more than sme2wasm reads (Kubernetes reads up to {}); no ServiceMeshExtension nests this deep",
+                "nesting is more than {} levels deep, more than sme2wasm reads (Kubernetes reads up to {}); no ServiceMeshExtension nests this deep",
                 depth::MAX_DEPTH,
                 depth::KUBERNETES_MAX_DEPTH
             );

@@ -628,7 +628,8 @@ fn usage_errors_exit_2() {
         vec!["repack", "Bad/Name", "--to", "c:1"],
         vec!["repack", "a@sha256:12", "--tag-suffix", "-x"],
         vec!["repack", "a:1", "--to", "c:1", "--platform", "linux"],
-        vec!["repack", "a:1", "--to", "a:1"],
+        vec!["repack", "a:1", "--to", "c:1", "--timeout", "soon"],
+        vec!["repack", "a:1", "--to", "c:1", "--timeout", "0s"],
     ] {
         let a = sme2wasm(home.path()).args(&args).assert().code(2);
         assert!(!stderr(&a).is_empty(), "{args:?}");

@@ -133,13 +133,10 @@ PY
 spool_watch() {
   local pid=$1 out=$2 max=0 cur
   while kill -0 "$pid" 2>/dev/null; do
-    cur=$(find "/proc/$pid/fd" -lname '*(deleted)' -printf '%l\n' 2>/dev/null | wc -l)
-    if [ "$cur" -gt 0 ]; then
-      cur=$(for f in /proc/"$pid"/fd/*; do
-              case $(readlink "$f" 2>/dev/null) in *"(deleted)") stat -L -c %s "$f" 2>/dev/null;; esac
-            done | awk '{s+=$1} END {print s+0}')
-      [ "$cur" -gt "$max" ] && max=$cur
-    fi
+    cur=$(for f in /proc/"$pid"/fd/*; do
+            case $(readlink "$f" 2>/dev/null) in *"(deleted)") stat -L -c %s "$f" 2>/dev/null;; esac
+          done | awk '{s+=$1} END {print s+0}')
+    if [ "$cur" -gt "$max" ]; then max=$cur; fi
     sleep 0.05
   done
   echo "$max" >"$out"

@@ -703,6 +703,7 @@ fn transient_registry_errors_are_retried_then_reported() {
     let proxy = FlakyProxy::start(&e.reg.host, 2, 503);
     let src = format!("{}/sme/flaky:1", proxy.host);
     sme2wasm(e.home.path())
+        .env("SME2WASM_LIMITS", FAST_LIMITS)
         .args([
             "repack",
             &src,
@@ -721,6 +722,7 @@ fn transient_registry_errors_are_retried_then_reported() {
     let src = format!("{}/sme/flaky:1", proxy.host);
     let started = std::time::Instant::now();
     let a = sme2wasm(e.home.path())
+        .env("SME2WASM_LIMITS", FAST_LIMITS)
         .args([
             "repack",
             &src,

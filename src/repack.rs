@@ -16,7 +16,7 @@ use crate::image::build::{self, BuiltImage, ImageSpec};
 use crate::image::extract::{self, Found};
 use crate::image::layout::LayoutStore;
 use crate::image::media::{Format, Platform};
-use crate::image::registry::{RegistryClient, RegistryOptions, RegistryStore};
+use crate::image::registry::{RegistryClient, RegistryOptions, RegistryStore, RetryPolicy};
 use crate::image::source::{Selector, Store};
 use crate::image::wasm::{self, ModuleInfo};
 use crate::image::ImageRef;
@@ -129,6 +129,10 @@ pub struct TargetArgs {
     /// Read the password for --username from stdin.
     #[arg(long, requires = "username")]
     pub password_stdin: bool,
+    /// Give up on an image after this long (e.g. 90s, 20m, 2h); transient
+    /// failures are retried within it.
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub timeout: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -249,12 +253,9 @@ pub fn jobs_for(rule: &DestinationRule, sources: &[String]) -> Result<Vec<Job>, 
     let mut jobs = Vec::new();
     for s in sources {
         let source = ImageRef::parse(s).map_err(|e| e.to_string())?;
+        // A destination equal to the source is a no-op for an image that is
+        // migrated already, and an error for any other (found per image).
         let destination = rule.destination(&source)?;
-        if destination == source {
-            return Err(format!(
-                "{s}: the destination is the source itself; choose another tag or repository"
-            ));
-        }
         jobs.push(Job {
             written: s.clone(),
             map_from: None,
@@ -341,6 +342,14 @@ impl RepackConfig {
                 }
             }
         }
+        let timeout = crate::image::registry::parse_duration(&args.target.timeout)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                u(format!(
+                    "--timeout {:?}: give a duration such as 90s, 20m or 2h",
+                    args.target.timeout
+                ))
+            })?;
         let platform = args
             .target
             .platform
@@ -391,7 +400,10 @@ impl RepackConfig {
                 plain_http: args.target.plain_http.clone(),
                 ca_files: args.target.ca_file.clone(),
                 auth: AuthConfig::from_env(explicit, args.target.authfile.clone()),
-                retry: Default::default(),
+                retry: RetryPolicy {
+                    image_timeout: timeout,
+                    ..RetryPolicy::from_env()
+                },
             },
         })
     }
@@ -502,13 +514,19 @@ type Failure = String;
 
 fn repack_one(ctx: &Context, job: &Job) -> Outcome {
     let mut out = Outcome::new(job);
-    if let Err(m) = repack_inner(ctx, job, &mut out) {
+    let limit = ctx.config.registry.retry.image_timeout;
+    crate::image::registry::set_deadline(Some(std::time::Instant::now() + limit));
+    let result = repack_inner(ctx, job, &mut out);
+    crate::image::registry::set_deadline(None);
+    if let Err(m) = result {
         out.status = Status::Failed;
         // The notification names the image; do not say it twice.
         let m = m
             .strip_prefix(&format!("{}: ", job.source))
             .map(str::to_string)
             .unwrap_or(m);
+        // Messages may carry what a server echoed; no secret is printed.
+        let m = crate::image::redact::redact(&m);
         out.notifications.push(Notification::new(
             Code::RepackFailed,
             job.written.clone(),
@@ -546,12 +564,7 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
             });
             out.status = Status::AlreadyMigrated;
             out.digest = Some(source.manifest_digest.clone());
-            out.destination = Some(src.pinned(&source.manifest_digest));
-            out.map_to = map_target(ctx, job, src, out);
-            out.note(
-                Code::AlreadyMigrated,
-                "already migrated: one gzip layer with /plugin.wasm, as Istio's fetcher wants; left as it is",
-            );
+            copy_unchanged(ctx, job, store.as_ref(), &source, out)?;
             return Ok(());
         }
         Found::Extension {
@@ -560,6 +573,11 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
             module,
         } => (manifest, path, module),
     };
+    if job.destination == *src {
+        return Err(format!(
+            "{src}: the destination is the source itself, which would replace the ServiceMeshExtension image in use; choose another tag or repository"
+        ));
+    }
     out.phase = Some(manifest.phase.to_string());
     out.priority = manifest.priority;
     let module_path = manifest.module.trim();
@@ -660,6 +678,107 @@ fn push(ctx: &Context, job: &Job, built: &BuiltImage, out: &mut Outcome) -> Resu
     out.digest = Some(built.digest().to_string());
     out.destination = Some(dst.pinned(built.digest()));
     out.map_to = map_target(ctx, job, dst, out);
+    Ok(())
+}
+
+/// An image that already is what Istio's fetcher takes goes to the
+/// destination as it is: the same manifest bytes (so the same digest), its
+/// blobs mounted or copied.
+fn copy_unchanged(
+    ctx: &Context,
+    job: &Job,
+    src_store: &dyn Store,
+    source: &extract::SourceImage,
+    out: &mut Outcome,
+) -> Result<(), Failure> {
+    let (src, dst) = (&job.source, &job.destination);
+    let digest = source.manifest_digest.as_str();
+    if src == dst {
+        out.destination = Some(dst.pinned(digest));
+        out.map_to = map_target(ctx, job, dst, out);
+        out.note(
+            Code::AlreadyMigrated,
+            "already migrated (one gzip layer with /plugin.wasm, as Istio's fetcher wants), and the destination is the source itself: left as it is",
+        );
+        return Ok(());
+    }
+    let fetched = src_store
+        .fetch_manifest(&Selector::Digest(digest.to_string()))
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("{src}: the manifest {digest} vanished while it was read"))?;
+    let manifest =
+        crate::image::build::Blob::new(source.image.format.manifest_type(), fetched.body);
+    let store = ctx.store(dst).map_err(|m| format!("{dst}: {m}"))?;
+    let sel = Selector::of(dst);
+    if let Selector::Digest(d) = &sel {
+        if d != digest {
+            return Err(format!(
+                "{}: the destination names digest {d}, but the image is {digest}; name a tag instead",
+                job.written
+            ));
+        }
+    }
+    let unchanged = match store.fetch_manifest(&sel).map_err(|e| e.message)? {
+        Some(f) if f.digest == digest => true,
+        Some(f) if !ctx.config.overwrite => {
+            return Err(format!(
+                "{dst} already points to {} (different content); pass --overwrite to replace it, or choose another tag",
+                f.digest
+            ))
+        }
+        _ => false,
+    };
+    if !unchanged {
+        let image = &source.image;
+        for desc in std::iter::once(&image.config).chain(&image.layers) {
+            if store.has_blob(desc).map_err(|e| e.message)? {
+                continue;
+            }
+            if desc.size > crate::image::merged::MAX_MODULE * 2 {
+                return Err(format!(
+                    "{src}: blob {} is {} bytes; an already migrated image holds a module of at most {} bytes",
+                    desc.digest,
+                    desc.size,
+                    crate::image::merged::MAX_MODULE
+                ));
+            }
+            let mut data = Vec::with_capacity(desc.size as usize);
+            src_store
+                .open_blob(desc)
+                .map_err(|e| e.message)?
+                .read_to_end(&mut data)
+                .map_err(|e| format!("{src}: blob {}: {e}", desc.digest))?;
+            let blob = crate::image::build::Blob {
+                media_type: desc.media_type.clone(),
+                digest: desc.digest.clone(),
+                data,
+            };
+            store.put_blob(&blob).map_err(|e| e.message)?;
+        }
+        store.put_manifest(&manifest, &sel).map_err(|e| e.message)?;
+    }
+    let back = store
+        .fetch_manifest(&sel)
+        .map_err(|e| e.message)?
+        .ok_or_else(|| {
+            format!("{dst}: the manifest was copied but cannot be read back; check the registry")
+        })?;
+    if back.digest != digest {
+        return Err(format!(
+            "{dst}: read back digest {} instead of the copied {digest}; another writer may have replaced the tag",
+            back.digest
+        ));
+    }
+    out.destination = Some(dst.pinned(digest));
+    out.map_to = map_target(ctx, job, dst, out);
+    out.note(
+        Code::AlreadyMigrated,
+        if unchanged {
+            format!("already migrated (one gzip layer with /plugin.wasm, as Istio's fetcher wants), and {dst} already holds it; nothing copied")
+        } else {
+            format!("already migrated (one gzip layer with /plugin.wasm, as Istio's fetcher wants): copied to {dst} unchanged, same digest")
+        },
+    );
     Ok(())
 }
 

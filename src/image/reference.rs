@@ -46,6 +46,12 @@ pub struct ReferenceError {
 impl ImageRef {
     /// Parse what a user wrote on the command line.
     pub fn parse(text: &str) -> Result<ImageRef, ReferenceError> {
+        if let Some(shown) = without_userinfo(text) {
+            return Err(ReferenceError {
+                reference: shown,
+                reason: "it holds credentials (user:password@ before the host), which sme2wasm never reads from a reference and never prints; log in with `podman login HOST` or `docker login HOST`, or pass --authfile FILE, or --username NAME --password-stdin".into(),
+            });
+        }
         // `oci://` is how WasmPlugin URLs write a registry reference.
         if let Some(rest) = text.strip_prefix("oci://") {
             return RegistryRef::parse(rest).map(ImageRef::Registry);
@@ -110,6 +116,38 @@ impl ImageRef {
             },
         }
     }
+}
+
+/// When `text` is a registry reference with `user[:password]@` before its
+/// host, the reference with that part replaced by `<redacted>`.
+fn without_userinfo(text: &str) -> Option<String> {
+    let t = text.trim();
+    // A layout path (`oci:DIR`) may hold '@'; `oci://` is a registry.
+    if t.starts_with("oci:") && !t.starts_with("oci://") {
+        return None;
+    }
+    let (scheme, rest) = match t.find("://") {
+        Some(i) => (&t[..i + 3], &t[i + 3..]),
+        None => ("", t),
+    };
+    let at = rest.find('@')?;
+    // Credentials stand before the host, so before the first '/'.
+    if rest[..at].contains('/') {
+        return None;
+    }
+    let after = &rest[at + 1..];
+    // `name@sha256:…` is a digest, not credentials.
+    if after.starts_with("sha256:") || after.starts_with("sha512:") {
+        return None;
+    }
+    // The host comes after the credentials: the text after '@' goes on.
+    if after.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{scheme}{}@{after}",
+        crate::image::redact::REDACTED
+    ))
 }
 
 impl fmt::Display for ImageRef {

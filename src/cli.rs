@@ -2,6 +2,11 @@
 //! validated options (`convert::Options`) before any work starts; the work
 //! code never sees clap.
 
+use crate::conversion::convert::Options;
+use crate::conversion::imagemap::ImageMap;
+use crate::conversion::manifest::Manifest;
+use crate::conversion::mapping::PhaseMap;
+use crate::exit::UsageError;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -263,4 +268,44 @@ pub struct MigrateArgs {
 
     #[command(flatten, next_help_heading = "With --repack")]
     pub repack_target: crate::repack::TargetArgs,
+}
+
+/// Validated options from the conversion flags.
+pub fn options(args: &ConversionArgs) -> Result<Options, UsageError> {
+    let phase_map = PhaseMap::with_overrides(&args.phase_map).map_err(UsageError)?;
+    let istio_version = args
+        .istio_version
+        .parse()
+        .map_err(|e| UsageError(format!("--istio-version: {e}")))?;
+    let manifest = match &args.manifest {
+        Some(p) => Some(Manifest::read(p).map_err(|e| UsageError(format!("--manifest: {e}")))?),
+        None => None,
+    };
+    let image_map = match &args.image_map {
+        Some(p) => Some(ImageMap::read(p).map_err(|e| UsageError(format!("--image-map: {e}")))?),
+        None => None,
+    };
+    if args.root_namespace.trim().is_empty() {
+        return Err(UsageError("--root-namespace must not be empty".into()));
+    }
+    if args
+        .new_root_namespace
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty())
+    {
+        return Err(UsageError("--new-root-namespace must not be empty".into()));
+    }
+    Ok(Options {
+        phase_map,
+        root_namespace: args.root_namespace.clone(),
+        new_root_namespace: args
+            .new_root_namespace
+            .clone()
+            .filter(|n| *n != args.root_namespace),
+        istio_version,
+        plugin_name: !args.no_plugin_name,
+        manifest,
+        image_map,
+        refuse: Default::default(),
+    })
 }

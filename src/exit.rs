@@ -32,3 +32,8 @@ impl Exit {
         }
     }
 }
+
+/// A failure that stops a command before it starts: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -10,6 +10,7 @@
 //! then the manifest, and read the manifest back. One image's failure is
 //! reported and the others go on; it only changes the exit code.
 
+use crate::conversion::imagemap::{ImageMap, ImageMapEntry};
 use crate::exit::Exit;
 use crate::image::auth::{AuthConfig, Secret};
 use crate::image::build::{self, BuiltImage, ImageSpec};
@@ -20,7 +21,6 @@ use crate::image::registry::{RegistryClient, RegistryOptions, RegistryStore, Ret
 use crate::image::source::{Selector, Store};
 use crate::image::wasm::{self, ModuleInfo};
 use crate::image::ImageRef;
-use crate::imagemap::{ImageMap, ImageMapEntry};
 use crate::notify::{Code, Notification};
 use serde::Serialize;
 use std::io::{IsTerminal, Read, Write};

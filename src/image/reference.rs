@@ -190,7 +190,7 @@ fn is_path_component(c: &str) -> bool {
 
 /// `sha256:` and 64 lowercase hex digits.
 pub fn is_sha256_digest(d: &str) -> bool {
-    crate::imagemap::digest_hex(d).is_some()
+    crate::conversion::imagemap::digest_hex(d).is_some()
 }
 
 impl RegistryRef {
@@ -350,7 +350,10 @@ mod tests {
         );
         // Display agrees with the image map's normalisation.
         for s in ["nginx", "user/app:1", "quay.io/x/y", "localhost:5000/a:b"] {
-            assert_eq!(reg(s).to_string(), crate::imagemap::normalize_reference(s));
+            assert_eq!(
+                reg(s).to_string(),
+                crate::conversion::imagemap::normalize_reference(s)
+            );
         }
     }
 

@@ -16,11 +16,11 @@ pub mod report;
 pub mod scenario;
 
 use crate::cli::ConversionArgs;
-use crate::convert::{Converter, Options, Site};
+use crate::conversion::convert::{Converter, Options, Site};
+use crate::conversion::sme::{self, Config, ServiceMeshExtension};
+use crate::conversion::wasmplugin::{IstioVersion, WasmPlugin};
 use crate::exit::Exit;
 use crate::notify::{Code, Counts, Notification};
-use crate::sme::{self, Config, ServiceMeshExtension};
-use crate::wasmplugin::{IstioVersion, WasmPlugin};
 use crate::yaml::{self, Value};
 use gojson::GoVersion;
 use host::{Limits, Setup};
@@ -170,7 +170,7 @@ pub struct Read {
 
 /// Read SMEs from the inputs (documents and `kind: List` items) and convert
 /// each as `convert` does.
-pub fn read_and_convert(inputs: &[crate::stream::Input], opts: &Options) -> Read {
+pub fn read_and_convert(inputs: &[crate::conversion::stream::Input], opts: &Options) -> Read {
     let mut conv = Converter::new(opts);
     let mut pairs = Vec::new();
     let mut failed = Vec::new();
@@ -184,13 +184,17 @@ pub fn read_and_convert(inputs: &[crate::stream::Input], opts: &Options) -> Read
                 Ok(v) => v,
                 Err(e) => {
                     unreadable += 1;
-                    conv.note(crate::stream::parse_error(&input.name, &doc, &e));
+                    conv.note(crate::conversion::stream::parse_error(
+                        &input.name,
+                        &doc,
+                        &e,
+                    ));
                     continue;
                 }
             };
             let mut one = |item: &Value, site: &Site, conv: &mut Converter| {
                 let source = format!("{}:{}", site.file, site.line);
-                match crate::stream::read_sme(item, site, conv) {
+                match crate::conversion::stream::read_sme(item, site, conv) {
                     Some(sme) => match conv.add(&sme, site) {
                         Some((_, plugin)) => pairs.push(Pair {
                             sme,
@@ -214,7 +218,11 @@ pub fn read_and_convert(inputs: &[crate::stream::Input], opts: &Options) -> Read
                     for item in items.iter().filter(|i| sme::is_sme(i)) {
                         let site = Site {
                             file: &input.name,
-                            line: crate::stream::list_item_line(&doc, item, doc.content_line()),
+                            line: crate::conversion::stream::list_item_line(
+                                &doc,
+                                item,
+                                doc.content_line(),
+                            ),
                             doc: None,
                         };
                         one(item, &site, &mut conv);
@@ -375,7 +383,7 @@ pub fn run(args: VerifyArgs) -> Exit {
         eprintln!("sme2wasm: {m}");
         Exit::Usage
     };
-    let opts = match crate::app::options(&args.conversion) {
+    let opts = match crate::cli::options(&args.conversion) {
         Ok(o) => o,
         Err(e) => return usage(e.to_string()),
     };
@@ -443,14 +451,14 @@ pub fn run(args: VerifyArgs) -> Exit {
     };
     let mut modules = Modules::new(registry, platform);
 
-    let (inputs, read_errors) = crate::stream::read_inputs(&args.paths);
+    let (inputs, read_errors) = crate::conversion::stream::read_inputs(&args.paths);
     for e in &read_errors {
         eprintln!("sme2wasm: {e}");
     }
     let read = read_and_convert(&inputs, &opts);
     drop(inputs);
     let mut notes = read.notifications;
-    notes.splice(0..0, crate::app::phase_map_notes(&opts));
+    notes.splice(0..0, crate::conversion::convert::phase_map_notes(&opts));
     let mut reports: Vec<PluginReport> = read
         .failed
         .iter()
@@ -513,10 +521,10 @@ pub fn run(args: VerifyArgs) -> Exit {
             t
         }
     };
-    if let Err(e) = crate::app::write_stdout(&out) {
+    if let Err(e) = crate::output::write_stdout(&out) {
         return usage(format!("cannot write the report: {e}"));
     }
-    crate::app::print_notifications(&notes, args.conversion.quiet);
+    crate::output::print_notifications(&notes, args.conversion.quiet);
     let counts = Counts::of(&notes);
     let bad = reports
         .iter()
@@ -531,7 +539,7 @@ pub fn run(args: VerifyArgs) -> Exit {
             "warn": counts.warn,
             "error": counts.error,
         });
-        if let Err(e) = crate::app::write_report(path, &notes, summary) {
+        if let Err(e) = crate::output::write_report(path, &notes, summary) {
             return usage(e.to_string());
         }
     }
@@ -591,9 +599,9 @@ pub fn for_migrate(
         ..Default::default()
     };
     let mut modules = Modules::new(registry, platform);
-    let inputs: Vec<crate::stream::Input> = files
+    let inputs: Vec<crate::conversion::stream::Input> = files
         .iter()
-        .map(|(name, text)| crate::stream::Input {
+        .map(|(name, text)| crate::conversion::stream::Input {
             name: name.clone(),
             text: text.clone(),
         })

@@ -14,7 +14,7 @@
 //!   priority: 100      # optional
 //! ```
 
-use crate::mapping::SmePhase;
+use crate::conversion::mapping::SmePhase;
 use crate::yaml;
 use serde::{Deserialize, Serialize};
 use std::path::Path;

@@ -3,12 +3,12 @@
 //! back in order. A document that is not an SME is never parsed in YAML
 //! output: it passes through byte for byte, comments included.
 
-use crate::convert::{Converter, Options, Site};
+use crate::conversion::convert::{Converter, Options, Site};
+use crate::conversion::remaining;
+use crate::conversion::sme::{self, ServiceMeshExtension};
+use crate::conversion::template;
+use crate::conversion::wasmplugin::WasmPlugin;
 use crate::notify::{Code, Notification, Source};
-use crate::remaining;
-use crate::sme::{self, ServiceMeshExtension};
-use crate::template;
-use crate::wasmplugin::WasmPlugin;
 use crate::yaml::{self, Value};
 use std::path::{Path, PathBuf};
 

@@ -2,15 +2,15 @@
 //! `Converter` that collects a whole run's SMEs so that their order can be
 //! reconciled across all of them (SPEC §5). Pure: no I/O here.
 
-use crate::imagemap::{digest_hex, ImageMap, ImageMapEntry};
-use crate::manifest::Manifest;
-use crate::mapping::{PhaseMap, SmePhase};
-use crate::notify::{Code, Level, Notification, Source};
-use crate::order::{self, Item};
-use crate::sme::{ApiVersion, Config, ServiceMeshExtension};
-use crate::wasmplugin::{
+use crate::conversion::imagemap::{digest_hex, ImageMap, ImageMapEntry};
+use crate::conversion::manifest::Manifest;
+use crate::conversion::mapping::{PhaseMap, SmePhase};
+use crate::conversion::order::{self, Item};
+use crate::conversion::sme::{ApiVersion, Config, ServiceMeshExtension};
+use crate::conversion::wasmplugin::{
     self, IstioVersion, Metadata, Selector, Spec, TrafficSelector, WasmPlugin,
 };
+use crate::notify::{Code, Level, Notification, Source};
 use crate::yaml::{self, Document, Mapping, Value};
 
 /// Everything that decides how SMEs are converted, validated up front.
@@ -1087,6 +1087,24 @@ pub fn convert_owned(
         plugin_phase,
     };
     Some((plugin, item))
+}
+
+/// Warnings about the phase table itself, before any object.
+pub fn phase_map_notes(opts: &Options) -> Vec<Notification> {
+    opts.phase_map
+        .inversions()
+        .into_iter()
+        .map(|(a, b)| {
+            Notification::new(
+                Code::PhaseMapReversesOrder,
+                "",
+                format!(
+                    "--phase-map puts {b} before {a}, the reverse of Maistra's order; no priority can repair that"
+                ),
+            )
+            .advice("map the phases so that their order is kept")
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,9 @@
 //! validated options (`convert::Options`) before any work starts; the work
 //! code never sees clap.
 
+pub mod repack;
+pub mod verify;
+
 use crate::conversion::convert::Options;
 use crate::conversion::imagemap::ImageMap;
 use crate::conversion::manifest::Manifest;
@@ -103,14 +106,14 @@ pub enum Command {
     #[command(after_help = format!("{CONVERT_EXAMPLES}\n\n{EXIT_CODES}"))]
     Convert(ConvertArgs),
     /// Rebuild ServiceMeshExtension images as WasmPlugin images and push them
-    Repack(crate::repack::RepackArgs),
+    Repack(repack::RepackArgs),
     /// Convert every ServiceMeshExtension of a repository in place
     /// (plain manifests, kustomize patches, Helm templates)
     #[command(after_help = format!("{MIGRATE_EXAMPLES}\n\n{MIGRATE_EXIT_CODES}"))]
     Migrate(MigrateArgs),
     /// Check that each converted plugin loads in Envoy and behaves under
     /// Istio's configuration as it did under Maistra's
-    Verify(crate::verify::VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// Explain a notification's code (as printed in `WARN[W104]`): what it
     /// means and what to do
     #[command(after_help = EXPLAIN_HELP)]
@@ -267,7 +270,7 @@ pub struct MigrateArgs {
     pub conversion: ConversionArgs,
 
     #[command(flatten, next_help_heading = "With --repack")]
-    pub repack_target: crate::repack::TargetArgs,
+    pub repack_target: repack::TargetArgs,
 }
 
 /// Validated options from the conversion flags.

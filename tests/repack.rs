@@ -1080,6 +1080,8 @@ fn secrets_echoed_by_a_server_are_never_printed() {
             .env("SME2WASM_LIMITS", FAST_LIMITS)
             .arg("migrate")
             .arg(repo.path())
+            // a scratch directory; the safety rules have tests of their own
+            .arg("--allow-no-vcs")
             .args(["--repack", "--tag-suffix", "-wasm", "--report"])
             .arg(&report)
             .args(["--plain-http", &proxy.host])

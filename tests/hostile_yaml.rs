@@ -50,6 +50,8 @@ fn convert_and_migrate_refuse_deep_nesting_naming_file_and_line() {
     let out = Command::cargo_bin("sme2wasm")
         .unwrap()
         .arg("migrate")
+        // a scratch directory; the safety rules have tests of their own
+        .arg("--allow-no-vcs")
         .arg(repo.path())
         .output()
         .unwrap();

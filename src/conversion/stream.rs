@@ -10,6 +10,7 @@ use crate::conversion::template;
 use crate::conversion::wasmplugin::WasmPlugin;
 use crate::notify::{Code, Notification, Source};
 use crate::yaml::{self, Value};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// One input: its display name and its text.
@@ -359,6 +360,89 @@ fn render(plugin: &WasmPlugin, format: Format) -> String {
     }
 }
 
+/// A converted SME's plugin as YAML, after the comments that led the SME
+/// (unless only converted objects are written).
+fn plugin_text(plugin: &WasmPlugin, doc: &yaml::Document, only_converted: bool) -> String {
+    let comments = doc.leading_comments();
+    let body = render(plugin, Format::Yaml);
+    if comments.is_empty() || only_converted {
+        return body;
+    }
+    let mut text = String::from("---\n");
+    // A lone CR (an old Mac's line break) becomes the output's LF.
+    text.push_str(&lone_cr_to_lf(comments));
+    text.push_str(&body[4..]);
+    text
+}
+
+/// The comment that stands for an SME not converted; `file` as printed.
+fn not_converted_comment(object: &str, file: &str, line: usize) -> String {
+    format!(
+        "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
+        one_line(object),
+        one_line(file),
+        line
+    )
+}
+
+/// The plugins kept as trees, with their new priorities and their
+/// Templates' placeholders back, by id.
+fn tree_values(
+    plugins: Vec<(usize, WasmPlugin)>,
+    new_priority: &HashMap<usize, i64>,
+    fixups: &HashMap<usize, template::Fixup>,
+    tokens: &template::Tokens,
+) -> HashMap<usize, Value> {
+    plugins
+        .into_iter()
+        .map(|(id, mut p)| {
+            if let Some(n) = new_priority.get(&id) {
+                p.spec.priority = *n;
+            }
+            let mut v = yaml::to_value(&p);
+            if let Some(f) = fixups.get(&id) {
+                f.apply(tokens, &mut v);
+            }
+            (id, v)
+        })
+        .collect()
+}
+
+/// The output written in order: only the new priorities' digits change,
+/// patched into the text in place.
+fn new_priorities_in_place(
+    out: String,
+    pieces: Vec<Piece>,
+    new_priority: &HashMap<usize, i64>,
+) -> String {
+    // The new priorities' digits, one after the other, then the patches
+    // that point into them.
+    let mut digits = String::new();
+    let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
+    for piece in &pieces {
+        if let Piece::Plugin {
+            id,
+            at,
+            priority_at,
+        } = piece
+        {
+            if let Some(p) = new_priority.get(id) {
+                ranges.push((at.0 + priority_at.0, at.0 + priority_at.1, digits.len()));
+                digits.push_str(&p.to_string());
+            }
+        }
+    }
+    drop(pieces);
+    let ends = ranges.iter().skip(1).map(|r| r.2).chain([digits.len()]);
+    let patches: Vec<(usize, usize, &str)> = ranges
+        .iter()
+        .zip(ends)
+        .map(|(&(start, end, from), to)| (start, end, &digits[from..to]))
+        .collect();
+    drop(ranges);
+    patch_in_place(out, &patches)
+}
+
 /// Convert a whole run's inputs.
 pub fn convert_inputs(
     inputs: &[Input],
@@ -377,7 +461,7 @@ pub fn convert_inputs(
     // Placeholders of OpenShift Templates, and how each plugin of a
     // Template object gets them back.
     let mut tokens = template::Tokens::default();
-    let mut fixups: std::collections::HashMap<usize, template::Fixup> = Default::default();
+    let mut fixups: HashMap<usize, template::Fixup> = Default::default();
     for input in inputs {
         for doc in yaml::split_documents(&input.text) {
             let could_be_sme = doc.text.contains(sme::KIND);
@@ -421,18 +505,7 @@ pub fn convert_inputs(
                             Some((id, plugin)) => {
                                 converted += 1;
                                 if format == Format::Yaml {
-                                    let mut text = String::new();
-                                    let comments = doc.leading_comments();
-                                    let body = render(&plugin, format);
-                                    if !comments.is_empty() && !only_converted {
-                                        text.push_str("---\n");
-                                        // A lone CR (an old Mac's line
-                                        // break) becomes the output's LF.
-                                        text.push_str(&lone_cr_to_lf(comments));
-                                        text.push_str(&body[4..]);
-                                    } else {
-                                        text = body;
-                                    }
+                                    let text = plugin_text(&plugin, &doc, only_converted);
                                     let priority_at = priority_range(&text, format);
                                     let at = yaml_out.plugin(&text);
                                     pieces.push(Piece::Plugin {
@@ -452,12 +525,11 @@ pub fn convert_inputs(
                             }
                             None => {
                                 failed += 1;
-                                let comment = format!(
-                                "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
-                                one_line(&object),
-                                crate::fsutil::quote_path(&input.name),
-                                site.line
-                            );
+                                let comment = not_converted_comment(
+                                    &object,
+                                    &crate::fsutil::quote_path(&input.name),
+                                    site.line,
+                                );
                                 yaml_out.not_converted(&comment);
                                 pieces.push(Piece::NotConverted(comment));
                             }
@@ -474,12 +546,8 @@ pub fn convert_inputs(
                     &sme::object_name(&value),
                     site.source(),
                 ));
-                let comment = format!(
-                    "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
-                    one_line(&sme::object_name(&value)),
-                    one_line(&input.name),
-                    site.line
-                );
+                let comment =
+                    not_converted_comment(&sme::object_name(&value), &input.name, site.line);
                 yaml_out.not_converted(&comment);
                 pieces.push(Piece::NotConverted(comment));
                 continue;
@@ -584,26 +652,10 @@ pub fn convert_inputs(
         }
     }
     let finished = conv.finish();
-    let mut new_priority = std::collections::HashMap::new();
-    for c in &finished.changes {
-        new_priority.insert(c.id, c.new);
-    }
-    let dropped: std::collections::HashSet<usize> = finished.failed.iter().copied().collect();
-    for (id, plugin) in tree_plugins.iter_mut() {
-        if let Some(p) = new_priority.get(id) {
-            plugin.spec.priority = *p;
-        }
-    }
-    let tree_plugins: std::collections::HashMap<usize, Value> = tree_plugins
-        .into_iter()
-        .map(|(id, p)| {
-            let mut v = yaml::to_value(&p);
-            if let Some(f) = fixups.get(&id) {
-                f.apply(&tokens, &mut v);
-            }
-            (id, v)
-        })
-        .collect();
+    let new_priority: HashMap<usize, i64> =
+        finished.changes.iter().map(|c| (c.id, c.new)).collect();
+    let dropped: HashSet<usize> = finished.failed.iter().copied().collect();
+    let tree_plugins = tree_values(tree_plugins, &new_priority, &fixups, &tokens);
     let mut notifications = finished.notifications;
     if !tokens.is_empty() {
         for n in &mut notifications {
@@ -612,32 +664,7 @@ pub fn convert_inputs(
     }
     let output = match format {
         Format::Yaml if yaml_out.in_order && dropped.is_empty() => {
-            // The new priorities' digits, one after the other, then the
-            // patches that point into them.
-            let mut digits = String::new();
-            let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
-            for piece in &pieces {
-                if let Piece::Plugin {
-                    id,
-                    at,
-                    priority_at,
-                } = piece
-                {
-                    if let Some(p) = new_priority.get(id) {
-                        ranges.push((at.0 + priority_at.0, at.0 + priority_at.1, digits.len()));
-                        digits.push_str(&p.to_string());
-                    }
-                }
-            }
-            drop(pieces);
-            let ends = ranges.iter().skip(1).map(|r| r.2).chain([digits.len()]);
-            let patches: Vec<(usize, usize, &str)> = ranges
-                .iter()
-                .zip(ends)
-                .map(|(&(start, end, from), to)| (start, end, &digits[from..to]))
-                .collect();
-            drop(ranges);
-            patch_in_place(yaml_out.out, &patches)
+            new_priorities_in_place(yaml_out.out, pieces, &new_priority)
         }
         Format::Yaml => emit_yaml(
             pieces,

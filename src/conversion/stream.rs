@@ -443,6 +443,24 @@ fn new_priorities_in_place(
     patch_in_place(out, &patches)
 }
 
+/// A run of `convert_inputs`: what it has written and counted so far.
+struct Run<'a, 'o> {
+    conv: Converter<'o>,
+    pieces: Vec<Piece<'a>>,
+    yaml_out: YamlOut,
+    /// Plugins kept as trees (List items, JSON output), by id.
+    tree_plugins: Vec<(usize, WasmPlugin)>,
+    converted: usize,
+    failed: usize,
+    unreadable: usize,
+    /// Placeholders of OpenShift Templates, and how each plugin of a
+    /// Template object gets them back.
+    tokens: template::Tokens,
+    fixups: HashMap<usize, template::Fixup>,
+    format: Format,
+    only_converted: bool,
+}
+
 /// Convert a whole run's inputs.
 pub fn convert_inputs(
     inputs: &[Input],
@@ -450,238 +468,253 @@ pub fn convert_inputs(
     format: Format,
     only_converted: bool,
 ) -> Outcome {
-    let mut conv = Converter::new(opts);
-    let mut pieces: Vec<Piece> = Vec::new();
-    let mut yaml_out = YamlOut::new(format, only_converted);
-    // Plugins kept as trees (List items, JSON output), by id.
-    let mut tree_plugins: Vec<(usize, WasmPlugin)> = Vec::new();
-    let mut converted = 0;
-    let mut failed = 0;
-    let mut unreadable = 0;
-    // Placeholders of OpenShift Templates, and how each plugin of a
-    // Template object gets them back.
-    let mut tokens = template::Tokens::default();
-    let mut fixups: HashMap<usize, template::Fixup> = Default::default();
+    let mut run = Run {
+        conv: Converter::new(opts),
+        pieces: Vec::new(),
+        yaml_out: YamlOut::new(format, only_converted),
+        tree_plugins: Vec::new(),
+        converted: 0,
+        failed: 0,
+        unreadable: 0,
+        tokens: template::Tokens::default(),
+        fixups: Default::default(),
+        format,
+        only_converted,
+    };
     for input in inputs {
         for doc in yaml::split_documents(&input.text) {
-            let could_be_sme = doc.text.contains(sme::KIND);
-            if !could_be_sme && format == Format::Yaml {
-                if !only_converted {
-                    yaml_out.raw(doc.text);
-                    pieces.push(Piece::Raw(doc.text));
-                }
-                continue;
+            run.document(input, doc);
+        }
+    }
+    run.finish()
+}
+
+impl<'a, 'o> Run<'a, 'o> {
+    /// One document of an input: passed through, converted, or named as
+    /// left behind.
+    fn document(&mut self, input: &'a Input, doc: yaml::Document<'a>) {
+        let could_be_sme = doc.text.contains(sme::KIND);
+        if !could_be_sme && self.format == Format::Yaml {
+            if !self.only_converted {
+                self.yaml_out.raw(doc.text);
+                self.pieces.push(Piece::Raw(doc.text));
             }
-            if doc.is_blank() {
-                if !only_converted && format == Format::Yaml {
-                    yaml_out.raw(doc.text);
-                    pieces.push(Piece::Raw(doc.text));
-                }
-                continue;
+            return;
+        }
+        if doc.is_blank() {
+            if !self.only_converted && self.format == Format::Yaml {
+                self.yaml_out.raw(doc.text);
+                self.pieces.push(Piece::Raw(doc.text));
             }
-            let mut value = match yaml::parse(doc.text) {
-                Ok(v) => v,
-                Err(e) => {
-                    unreadable += 1;
-                    conv.note(
-                        parse_error(&input.name, &doc, &e)
-                            .advice("fix the document; it was left out of the output"),
-                    );
-                    continue;
-                }
-            };
-            let site = Site {
-                file: &input.name,
-                line: doc.content_line(),
-                doc: Some(doc),
-            };
-            if sme::is_sme(&value) {
-                // The config moves from the tree into the plugin.
-                let read = ServiceMeshExtension::from_value_taking_config(&mut value);
-                match read_sme_from(read, &value, &site, &mut conv) {
-                    Some(sme) => {
-                        let object = sme.object();
-                        match conv.add_owned(sme, &site) {
-                            Some((id, plugin)) => {
-                                converted += 1;
-                                if format == Format::Yaml {
-                                    let text = plugin_text(&plugin, &doc, only_converted);
-                                    let priority_at = priority_range(&text, format);
-                                    let at = yaml_out.plugin(&text);
-                                    pieces.push(Piece::Plugin {
-                                        id,
-                                        at,
-                                        priority_at,
-                                    });
-                                } else {
-                                    tree_plugins.push((id, plugin));
-                                    yaml_out.tree();
-                                    pieces.push(Piece::Tree(Box::new(Tree {
-                                        value: Value::Null,
-                                        key: "items",
-                                        items: vec![(id, None)],
-                                    })));
-                                }
-                            }
-                            None => {
-                                failed += 1;
-                                let comment = not_converted_comment(
-                                    &object,
-                                    &crate::fsutil::quote_path(&input.name),
-                                    site.line,
-                                );
-                                yaml_out.not_converted(&comment);
-                                pieces.push(Piece::NotConverted(comment));
+            return;
+        }
+        let mut value = match yaml::parse(doc.text) {
+            Ok(v) => v,
+            Err(e) => {
+                self.unreadable += 1;
+                self.conv.note(
+                    parse_error(&input.name, &doc, &e)
+                        .advice("fix the document; it was left out of the output"),
+                );
+                return;
+            }
+        };
+        let site = Site {
+            file: &input.name,
+            line: doc.content_line(),
+            doc: Some(doc),
+        };
+        if sme::is_sme(&value) {
+            // The config moves from the tree into the plugin.
+            let read = ServiceMeshExtension::from_value_taking_config(&mut value);
+            match read_sme_from(read, &value, &site, &mut self.conv) {
+                Some(sme) => {
+                    let object = sme.object();
+                    match self.conv.add_owned(sme, &site) {
+                        Some((id, plugin)) => {
+                            self.converted += 1;
+                            if self.format == Format::Yaml {
+                                let text = plugin_text(&plugin, &doc, self.only_converted);
+                                let priority_at = priority_range(&text, self.format);
+                                let at = self.yaml_out.plugin(&text);
+                                self.pieces.push(Piece::Plugin {
+                                    id,
+                                    at,
+                                    priority_at,
+                                });
+                            } else {
+                                self.tree_plugins.push((id, plugin));
+                                self.yaml_out.tree();
+                                self.pieces.push(Piece::Tree(Box::new(Tree {
+                                    value: Value::Null,
+                                    key: "items",
+                                    items: vec![(id, None)],
+                                })));
                             }
                         }
+                        None => {
+                            self.failed += 1;
+                            let comment = not_converted_comment(
+                                &object,
+                                &crate::fsutil::quote_path(&input.name),
+                                site.line,
+                            );
+                            self.yaml_out.not_converted(&comment);
+                            self.pieces.push(Piece::NotConverted(comment));
+                        }
                     }
-                    None => failed += 1,
                 }
-                continue;
+                None => self.failed += 1,
             }
-            if sme::is_other_sme(&value) {
-                failed += 1;
-                conv.note(remaining::unknown_group(
-                    sme::api_version_of(&value),
-                    &sme::object_name(&value),
-                    site.source(),
-                ));
-                let comment =
-                    not_converted_comment(&sme::object_name(&value), &input.name, site.line);
-                yaml_out.not_converted(&comment);
-                pieces.push(Piece::NotConverted(comment));
-                continue;
-            }
-            // A List (what `oc get … -o yaml` prints) or an OpenShift
-            // Template with SMEs among its items or objects.
-            let is_template = template::is_template(&value);
-            let key = if is_template { "objects" } else { "items" };
-            let mut items = Vec::new();
-            if is_template || sme::kind_of(&value) == Some("List") {
-                let params = if is_template {
-                    template::Parameters::of(&value)
-                } else {
-                    template::Parameters::default()
-                };
-                // A List loses an item that is not converted (its ERROR says
-                // so); a Template keeps the object as it was, as migrate does.
-                let lose = |items: &mut Vec<(usize, Option<usize>)>, i: usize| {
-                    if !is_template {
-                        items.push((usize::MAX, Some(i)));
+            return;
+        }
+        if sme::is_other_sme(&value) {
+            self.failed += 1;
+            self.conv.note(remaining::unknown_group(
+                sme::api_version_of(&value),
+                &sme::object_name(&value),
+                site.source(),
+            ));
+            let comment = not_converted_comment(&sme::object_name(&value), &input.name, site.line);
+            self.yaml_out.not_converted(&comment);
+            self.pieces.push(Piece::NotConverted(comment));
+            return;
+        }
+        // A List (what `oc get … -o yaml` prints) or an OpenShift
+        // Template with SMEs among its items or objects.
+        let is_template = template::is_template(&value);
+        let key = if is_template { "objects" } else { "items" };
+        let mut items = Vec::new();
+        if is_template || sme::kind_of(&value) == Some("List") {
+            let params = if is_template {
+                template::Parameters::of(&value)
+            } else {
+                template::Parameters::default()
+            };
+            // A List loses an item that is not self.converted (its ERROR says
+            // so); a Template keeps the object as it was, as migrate does.
+            let lose = |items: &mut Vec<(usize, Option<usize>)>, i: usize| {
+                if !is_template {
+                    items.push((usize::MAX, Some(i)));
+                }
+            };
+            if let Some(Value::Sequence(seq)) = value.get(key) {
+                let mut lines = ItemLines::new(&doc, key, site.line);
+                for (i, item) in seq.iter().enumerate() {
+                    let line = lines.next(item);
+                    let at = Source::new(&input.name, line);
+                    if !sme::is_sme(item) {
+                        if let Some(n) = left_in_item(item, at) {
+                            self.failed += 1;
+                            self.conv.note(n);
+                        }
+                        continue;
                     }
-                };
-                if let Some(Value::Sequence(seq)) = value.get(key) {
-                    let mut lines = ItemLines::new(&doc, key, site.line);
-                    for (i, item) in seq.iter().enumerate() {
-                        let line = lines.next(item);
-                        let at = Source::new(&input.name, line);
-                        if !sme::is_sme(item) {
-                            if let Some(n) = left_in_item(item, at) {
-                                failed += 1;
-                                conv.note(n);
-                            }
+                    let item_site = Site {
+                        file: &input.name,
+                        line,
+                        doc: None,
+                    };
+                    let mut fixup = None;
+                    let prepared;
+                    let item = if is_template {
+                        let p =
+                            template::prepare(item, &params, &mut self.tokens, &item_site.source());
+                        for n in p.notes {
+                            self.conv.note(n);
+                        }
+                        if p.failed {
+                            // The object stays in the Template as it was.
+                            self.failed += 1;
                             continue;
                         }
-                        let item_site = Site {
-                            file: &input.name,
-                            line,
-                            doc: None,
-                        };
-                        let mut fixup = None;
-                        let prepared;
-                        let item = if is_template {
-                            let p =
-                                template::prepare(item, &params, &mut tokens, &item_site.source());
-                            for n in p.notes {
-                                conv.note(n);
+                        fixup = Some(p.fixup);
+                        prepared = p.value;
+                        &prepared
+                    } else {
+                        item
+                    };
+                    let read = ServiceMeshExtension::from_value(item);
+                    let Some(sme) = read_sme_from(read, item, &item_site, &mut self.conv) else {
+                        self.failed += 1;
+                        lose(&mut items, i);
+                        continue;
+                    };
+                    match self.conv.add(&sme, &item_site) {
+                        Some((id, plugin)) => {
+                            self.converted += 1;
+                            self.tree_plugins.push((id, plugin));
+                            if let Some(f) = fixup {
+                                self.fixups.insert(id, f);
                             }
-                            if p.failed {
-                                // The object stays in the Template as it was.
-                                failed += 1;
-                                continue;
-                            }
-                            fixup = Some(p.fixup);
-                            prepared = p.value;
-                            &prepared
-                        } else {
-                            item
-                        };
-                        let read = ServiceMeshExtension::from_value(item);
-                        let Some(sme) = read_sme_from(read, item, &item_site, &mut conv) else {
-                            failed += 1;
+                            items.push((id, Some(i)));
+                        }
+                        None => {
+                            self.failed += 1;
                             lose(&mut items, i);
-                            continue;
-                        };
-                        match conv.add(&sme, &item_site) {
-                            Some((id, plugin)) => {
-                                converted += 1;
-                                tree_plugins.push((id, plugin));
-                                if let Some(f) = fixup {
-                                    fixups.insert(id, f);
-                                }
-                                items.push((id, Some(i)));
-                            }
-                            None => {
-                                failed += 1;
-                                lose(&mut items, i);
-                            }
                         }
                     }
                 }
-            } else if let Some(path) = remaining::find_sme(&value) {
-                failed += 1;
-                conv.note(remaining::wrapper(
-                    sme::kind_of(&value).unwrap_or(""),
-                    &path,
-                    &sme::object_name(&value),
-                    Source::new(
-                        &input.name,
-                        remaining::kind_line(doc.text).map_or(site.line, |l| doc.start_line + l),
-                    ),
-                ));
             }
-            if items.is_empty() && format == Format::Yaml {
-                if !only_converted {
-                    yaml_out.raw(doc.text);
-                    pieces.push(Piece::Raw(doc.text));
-                }
-            } else if !only_converted || !items.is_empty() {
-                yaml_out.tree();
-                pieces.push(Piece::Tree(Box::new(Tree { value, key, items })));
+        } else if let Some(path) = remaining::find_sme(&value) {
+            self.failed += 1;
+            self.conv.note(remaining::wrapper(
+                sme::kind_of(&value).unwrap_or(""),
+                &path,
+                &sme::object_name(&value),
+                Source::new(
+                    &input.name,
+                    remaining::kind_line(doc.text).map_or(site.line, |l| doc.start_line + l),
+                ),
+            ));
+        }
+        if items.is_empty() && self.format == Format::Yaml {
+            if !self.only_converted {
+                self.yaml_out.raw(doc.text);
+                self.pieces.push(Piece::Raw(doc.text));
             }
+        } else if !self.only_converted || !items.is_empty() {
+            self.yaml_out.tree();
+            self.pieces
+                .push(Piece::Tree(Box::new(Tree { value, key, items })));
         }
     }
-    let finished = conv.finish();
-    let new_priority: HashMap<usize, i64> =
-        finished.changes.iter().map(|c| (c.id, c.new)).collect();
-    let dropped: HashSet<usize> = finished.failed.iter().copied().collect();
-    let tree_plugins = tree_values(tree_plugins, &new_priority, &fixups, &tokens);
-    let mut notifications = finished.notifications;
-    if !tokens.is_empty() {
-        for n in &mut notifications {
-            tokens.untokenize_note(n);
+
+    /// Order the run's plugins, and write the output.
+    fn finish(self) -> Outcome {
+        let finished = self.conv.finish();
+        let new_priority: HashMap<usize, i64> =
+            finished.changes.iter().map(|c| (c.id, c.new)).collect();
+        let dropped: HashSet<usize> = finished.failed.iter().copied().collect();
+        let tree_plugins =
+            tree_values(self.tree_plugins, &new_priority, &self.fixups, &self.tokens);
+        let mut notifications = finished.notifications;
+        if !self.tokens.is_empty() {
+            for n in &mut notifications {
+                self.tokens.untokenize_note(n);
+            }
         }
-    }
-    let output = match format {
-        Format::Yaml if yaml_out.in_order && dropped.is_empty() => {
-            new_priorities_in_place(yaml_out.out, pieces, &new_priority)
+        let output = match self.format {
+            Format::Yaml if self.yaml_out.in_order && dropped.is_empty() => {
+                new_priorities_in_place(self.yaml_out.out, self.pieces, &new_priority)
+            }
+            Format::Yaml => emit_yaml(
+                self.pieces,
+                &self.yaml_out.out,
+                &new_priority,
+                &dropped,
+                &tree_plugins,
+                self.only_converted,
+            ),
+            Format::Json => emit_json(self.pieces, &dropped, &tree_plugins, self.only_converted),
+        };
+        Outcome {
+            output,
+            notifications,
+            converted: self.converted - dropped.len(),
+            failed: self.failed + dropped.len(),
+            unreadable: self.unreadable,
         }
-        Format::Yaml => emit_yaml(
-            pieces,
-            &yaml_out.out,
-            &new_priority,
-            &dropped,
-            &tree_plugins,
-            only_converted,
-        ),
-        Format::Json => emit_json(pieces, &dropped, &tree_plugins, only_converted),
-    };
-    Outcome {
-        output,
-        notifications,
-        converted: converted - dropped.len(),
-        failed: failed + dropped.len(),
-        unreadable,
     }
 }
 

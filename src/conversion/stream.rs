@@ -576,10 +576,10 @@ impl<'a, 'o> Run<'a, 'o> {
     fn sme(&mut self, input: &'a Input, doc: &yaml::Document, mut value: Value, site: &Site) {
         // The config moves from the tree into the plugin.
         let read = ServiceMeshExtension::from_value_taking_config(&mut value);
-        match read_sme_from(read, &value, &site, &mut self.conv) {
+        match read_sme_from(read, &value, site, &mut self.conv) {
             Some(sme) => {
                 let object = sme.object();
-                match self.conv.add_owned(sme, &site) {
+                match self.conv.add_owned(sme, site) {
                     Some((id, plugin)) => {
                         self.converted += 1;
                         if self.format == Format::Yaml {
@@ -630,7 +630,7 @@ impl<'a, 'o> Run<'a, 'o> {
         let key = if is_template { "objects" } else { "items" };
         let mut items = Vec::new();
         let params = if is_template {
-            template::Parameters::of(&value)
+            template::Parameters::of(value)
         } else {
             template::Parameters::default()
         };

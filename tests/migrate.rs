@@ -320,9 +320,9 @@ fn check_never_says_clean_while_an_sme_remains_unconvertible() {
             .unwrap();
         let stderr = show(&out.stderr);
         assert!(!stderr.contains("nothing to change"), "{stderr}");
-        assert!(stderr.contains("cm.yaml:6: ERROR"), "{stderr}");
-        assert!(stderr.contains("old.yaml:1: ERROR"), "{stderr}");
-        assert!(stderr.contains("utf16.yaml:1: ERROR"), "{stderr}");
+        assert!(stderr.contains("cm.yaml:6: ERROR[E004]"), "{stderr}");
+        assert!(stderr.contains("old.yaml:1: ERROR[E003]"), "{stderr}");
+        assert!(stderr.contains("utf16.yaml:1: ERROR[E402]"), "{stderr}");
         assert!(
             stderr.contains("3 files")
                 && stderr.contains("1 unknown group or version, 1 inside a wrapper")

@@ -353,7 +353,7 @@ fn already_migrated_images_are_copied_unchanged_to_the_destination() {
     assert!(stderr(&a).contains("copied to"), "{}", stderr(&a));
     let fetched = fetch_like_istio(&other, &dst);
     assert_eq!(fetched.manifest_digest, digest, "the same manifest");
-    let entry = sme2wasm::imagemap::ImageMap::read(&map)
+    let entry = sme2wasm::conversion::imagemap::ImageMap::read(&map)
         .unwrap()
         .lookup(&src)
         .unwrap()
@@ -444,7 +444,7 @@ fn image_map_is_written_and_merged() {
         .success();
     let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
     assert_eq!(lines.len(), 2);
-    let parsed = sme2wasm::imagemap::ImageMap::read(&map).unwrap();
+    let parsed = sme2wasm::conversion::imagemap::ImageMap::read(&map).unwrap();
     assert_eq!(parsed.images.len(), 3);
     let ea = parsed.lookup(&a).unwrap();
     assert_eq!(ea.to, e.r("wasm/sme/a:1"));
@@ -977,7 +977,7 @@ fn layout_names_for_the_image_map() {
         .assert()
         .success();
     let digest = digest_of(&stdout(&a));
-    let parsed = sme2wasm::imagemap::ImageMap::read(&map).unwrap();
+    let parsed = sme2wasm::conversion::imagemap::ImageMap::read(&map).unwrap();
     let entry = parsed
         .lookup("quay.io/maistra-dev/header-append-filter:2.2")
         .expect("the SMEs' name is the key");
@@ -996,7 +996,7 @@ fn layout_names_for_the_image_map() {
         .assert()
         .success();
     assert!(stderr(&a).contains("--dest-name"), "{}", stderr(&a));
-    assert!(sme2wasm::imagemap::ImageMap::read(&map2)
+    assert!(sme2wasm::conversion::imagemap::ImageMap::read(&map2)
         .unwrap()
         .images
         .is_empty());

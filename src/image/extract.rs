@@ -4,12 +4,12 @@
 //! image turns out to be migrated already. Lower layers that cannot change
 //! the answer are never downloaded.
 
+use crate::conversion::manifest::Manifest;
 use crate::image::media::{self, Format, Manifest as ImageManifestDoc, Platform};
 use crate::image::merged::{self, Capture, MergedView, Resolved, MAX_MANIFEST, MAX_MODULE};
 use crate::image::source::{Selector, Store};
 use crate::image::wasm::{self, ModuleInfo};
 use crate::image::ImageRef;
-use crate::manifest::Manifest;
 use std::io::Read;
 
 /// A failure: the message names the image and says what to do.

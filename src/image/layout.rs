@@ -44,7 +44,7 @@ impl LayoutStore {
     }
 
     fn blob_path(&self, digest: &str) -> Result<PathBuf, StoreError> {
-        let hex = crate::imagemap::digest_hex(digest).ok_or_else(|| {
+        let hex = crate::image::reference::digest_hex(digest).ok_or_else(|| {
             StoreError::new(format!(
                 "{}: digest {digest:?} is not a sha256 digest",
                 self.reference

@@ -16,17 +16,18 @@ mod rewrite;
 mod vcs;
 mod walk;
 
-use crate::app::{self, Exit};
 use crate::cli::MigrateArgs;
-use crate::convert::{Converter, Options, Site};
+use crate::conversion::convert::{Converter, Options, Site};
+use crate::conversion::imagemap::ImageMap;
+use crate::conversion::remaining::{self, Left, Reason};
+use crate::conversion::sme;
+use crate::conversion::stream;
+use crate::conversion::template::{self, Fixup, Tokens};
+use crate::conversion::wasmplugin::WasmPlugin;
+use crate::exit::Exit;
 use crate::fsutil::quote_path;
-use crate::imagemap::ImageMap;
-use crate::notify::{Counts, Level, Notification, Source};
-use crate::remaining::{self, Left, Reason};
-use crate::sme;
-use crate::stream;
-use crate::template::{self, Fixup, Tokens};
-use crate::wasmplugin::WasmPlugin;
+use crate::notify::{Code, Counts, Level, Notification, Source};
+use crate::output;
 use crate::yaml::{self, Document, Value};
 use std::collections::{HashMap, HashSet};
 use walk::SourceFile;
@@ -130,7 +131,7 @@ pub fn run(args: &MigrateArgs) -> Exit {
 /// Run `migrate`, first repacking every image the SMEs name when `repack`
 /// is given; its entries take precedence over `--image-map`'s.
 pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
-    let mut opts = match app::options(&args.conversion) {
+    let mut opts = match crate::cli::options(&args.conversion) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("sme2wasm: {e}");
@@ -229,7 +230,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         }
     }
     let mut outcome = migrate(walked, &opts);
-    let mut notes = app::phase_map_notes(&opts);
+    let mut notes = crate::conversion::convert::phase_map_notes(&opts);
     notes.append(&mut verify_notes);
     notes.append(&mut outcome.notes);
     match mode {
@@ -257,7 +258,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
                 .map(|(i, e)| {
                     let c = &outcome.changes[i];
                     notes.push(
-                        Notification::new(Level::Error, "", format!("cannot write: {e}"))
+                        Notification::new(Code::CannotWrite, "", format!("cannot write: {e}"))
                             .at(Source::new(c.name.clone(), 1))
                             .advice("the file keeps its old content"),
                     );
@@ -281,14 +282,14 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         }
         Mode::Diff => {
             let diff = unified_diff(&outcome.changes);
-            if let Err(e) = app::write_stdout(&diff) {
+            if let Err(e) = output::write_stdout(&diff) {
                 eprintln!("sme2wasm: cannot write the diff: {e}");
                 return Exit::Usage;
             }
         }
         Mode::Check => {}
     }
-    app::print_notifications(&notes, args.conversion.quiet);
+    output::print_notifications(&notes, args.conversion.quiet);
     let counts = Counts::of(&notes);
     eprintln!("{}", summary_line(&outcome, mode, counts));
     if let Some(path) = &args.conversion.report {
@@ -313,7 +314,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
             "warn": counts.warn,
             "error": counts.error,
         });
-        if let Err(e) = app::write_report(path, &notes, summary) {
+        if let Err(e) = output::write_report(path, &notes, summary) {
             eprintln!("sme2wasm: {e}");
             return Exit::Usage;
         }
@@ -534,7 +535,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         counters.failed += 1;
         extra.push(
             Notification::new(
-                Level::Error,
+                Code::SkippedWithSme,
                 "",
                 "mentions ServiceMeshExtension but was skipped (not UTF-8, such as UTF-16, or too large): its SMEs are not converted",
             )
@@ -708,7 +709,7 @@ fn left_behind(
         }
         notes.push(
             Notification::new(
-                Level::Error,
+                Code::SmeLeft,
                 "",
                 "still holds kind: ServiceMeshExtension after the rewrite: sme2wasm did not understand where it sits, and did not convert it",
             )
@@ -1036,7 +1037,7 @@ fn edit_or_render(
     if let Err(e) = verify(&clean, want) {
         extra.push(
             Notification::new(
-                Level::Error,
+                Code::CannotRewrite,
                 object,
                 format!("cannot be rewritten: {why}; a clean rendering failed too: {e}"),
             )
@@ -1047,7 +1048,7 @@ fn edit_or_render(
     }
     extra.push(
         Notification::new(
-            Level::Warn,
+            Code::CleanRendering,
             object,
             format!("could not be edited in place ({why}): written as a clean rendering"),
         )
@@ -1135,7 +1136,7 @@ fn render_file(
         counters.unreadable += 1;
         extra.push(
             Notification::new(
-                Level::Error,
+                Code::DocumentsMerge,
                 "",
                 "the rewritten file would not keep its documents apart (or stop being JSON): not written",
             )
@@ -1220,7 +1221,7 @@ mod tests {
         let repack = |images: &[String]| {
             seen.borrow_mut().extend_from_slice(images);
             let mut map = ImageMap::default();
-            map.merge(crate::imagemap::ImageMapEntry {
+            map.merge(crate::conversion::imagemap::ImageMapEntry {
                 from: "quay.io/x/a:1".into(),
                 to: "registry.local/wasm/a:1".into(),
                 digest: format!("sha256:{}", "ab".repeat(32)),

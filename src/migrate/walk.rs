@@ -6,8 +6,8 @@
 //! that can matter to the migration are kept in memory: those that name
 //! ServiceMeshExtension, kustomizations, and Helm templates.
 
-use crate::notify::{Level, Notification, Source};
-use crate::sme;
+use crate::conversion::sme;
+use crate::notify::{Code, Notification, Source};
 use std::path::{Path, PathBuf};
 
 /// Files larger than this are not read (a generated dump, not a manifest).
@@ -84,8 +84,8 @@ fn display(dir: &Path, path: &Path) -> String {
     parts.join("/")
 }
 
-fn note(level: Level, name: &str, message: String, advice: &'static str) -> Notification {
-    Notification::new(level, "", message)
+fn note(code: Code, name: &str, message: String, advice: &'static str) -> Notification {
+    Notification::new(code, "", message)
         .at(Source::new(name.to_string(), 1))
         .advice(advice)
 }
@@ -132,7 +132,7 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
                     _ => String::new(),
                 };
                 out.notes.push(note(
-                    Level::Error,
+                    Code::CannotWalk,
                     &name,
                     format!("cannot walk: {}", bare(&e)),
                     "check the permissions",
@@ -147,7 +147,7 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
         if ft.is_symlink() {
             if is_candidate(path) || path.is_dir() {
                 out.notes.push(note(
-                    Level::Info,
+                    Code::SymlinkNotFollowed,
                     &display(dir, path),
                     "a symbolic link: not followed".into(),
                     "",
@@ -165,7 +165,7 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
             out.repositories.push(path);
         } else {
             out.notes.push(note(
-                Level::Info,
+                Code::RepositoryNotEntered,
                 &display(dir, &path),
                 format!("{what}: not entered"),
                 "migrate it on its own, or pass --recurse-repositories",
@@ -216,13 +216,13 @@ impl Skip {
     fn note(self, name: &str) -> Notification {
         match self {
             Skip::Io(e) => note(
-                Level::Error,
+                Code::CannotRead,
                 name,
                 format!("cannot read: {e}"),
                 "check the permissions; the file was left untouched",
             ),
             Skip::Oversized(len) => note(
-                Level::Warn,
+                Code::FileTooLarge,
                 name,
                 format!(
                     "{len} bytes, more than {} MiB: skipped",
@@ -231,7 +231,7 @@ impl Skip {
                 "migrate any ServiceMeshExtension in it with `sme2wasm convert`",
             ),
             Skip::Binary => note(
-                Level::Info,
+                Code::BinaryFile,
                 name,
                 "not UTF-8 text (a binary file?): skipped".into(),
                 "",

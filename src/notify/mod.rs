@@ -2,6 +2,9 @@
 //! and in the JSON report. Every notification names its object and where it
 //! came from, says what happened and what to do.
 
+pub mod catalogue;
+
+pub use catalogue::Code;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
@@ -60,6 +63,8 @@ impl fmt::Display for Source {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notification {
     pub level: Level,
+    /// The rule of the catalogue it follows (`W104`); its level is `level`.
+    pub code: Code,
     /// `namespace/name` (or `name` without a namespace), or an image
     /// reference; empty when the notification is about an input as a whole.
     pub object: String,
@@ -73,13 +78,15 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// A notification following the catalogue's rule `code`, at its level.
     pub fn new(
-        level: Level,
+        code: Code,
         object: impl Into<String>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
         Notification {
-            level,
+            level: code.level(),
+            code,
             object: object.into(),
             source: None,
             message: message.into(),
@@ -97,13 +104,13 @@ impl Notification {
 }
 
 impl fmt::Display for Notification {
-    /// `file:line: LEVEL ns/name: message; advice` — one line, in the form
-    /// compilers use, so editors and grep can follow it.
+    /// `file:line: LEVEL[CODE] ns/name: message; advice` — one line, in the
+    /// form compilers use, so editors and grep can follow it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(s) = &self.source {
             write!(f, "{s}: ")?;
         }
-        write!(f, "{}", self.level)?;
+        write!(f, "{}[{}]", self.level, self.code)?;
         if !self.object.is_empty() {
             write!(f, " {}", self.object)?;
         }

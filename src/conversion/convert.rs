@@ -2,15 +2,15 @@
 //! `Converter` that collects a whole run's SMEs so that their order can be
 //! reconciled across all of them (SPEC §5). Pure: no I/O here.
 
-use crate::imagemap::{digest_hex, ImageMap, ImageMapEntry};
-use crate::manifest::Manifest;
-use crate::mapping::{PhaseMap, SmePhase};
-use crate::notify::{Level, Notification, Source};
-use crate::order::{self, Item};
-use crate::sme::{ApiVersion, Config, ServiceMeshExtension};
-use crate::wasmplugin::{
+use crate::conversion::imagemap::{digest_hex, ImageMap, ImageMapEntry};
+use crate::conversion::manifest::Manifest;
+use crate::conversion::mapping::{PhaseMap, PluginPhase, SmePhase};
+use crate::conversion::order::{self, Item};
+use crate::conversion::sme::{ApiVersion, Config, ServiceMeshExtension};
+use crate::conversion::wasmplugin::{
     self, IstioVersion, Metadata, Selector, Spec, TrafficSelector, WasmPlugin,
 };
+use crate::notify::{Code, Level, Notification, Source};
 use crate::yaml::{self, Document, Mapping, Value};
 
 /// Everything that decides how SMEs are converted, validated up front.
@@ -247,7 +247,7 @@ impl<'o> Converter<'o> {
             let first = &self.sources[first_owner];
             self.notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::DuplicateSme,
                     &key,
                     format!("the same ServiceMeshExtension was already read at {first}; both are converted"),
                 )
@@ -303,7 +303,7 @@ impl<'o> Converter<'o> {
                     later.push(a.owner);
                     self.notes.push(
                         Notification::new(
-                            Level::Error,
+                            Code::OrderConflict,
                             self.items[a.order].object(),
                             message.clone(),
                         )
@@ -333,7 +333,7 @@ impl<'o> Converter<'o> {
             later.push(owner);
             self.notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::PriorityChanged,
                     me.object(),
                     format!(
                         "priority changed from {} to {} so that it still runs {relation} {} as in Maistra ({why})",
@@ -420,7 +420,7 @@ fn resolve_phase(
         (Some(spec), Some(st)) if *spec != st => {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::StatusPhase,
                     &obj,
                     format!("status.phase {st} differs from spec.phase {spec}; istiod applied {st}, so the WasmPlugin keeps it"),
                 )
@@ -444,7 +444,7 @@ fn resolve_phase(
             Some((Some(p), from)) => {
                 notes.push(
                     Notification::new(
-                        Level::Info,
+                        Code::PhaseFromManifest,
                         &obj,
                         format!("spec.phase is not set; Maistra used {p} from {from}"),
                     )
@@ -458,7 +458,7 @@ fn resolve_phase(
             _ => {
                 notes.push(
                     Notification::new(
-                        Level::Error,
+                        Code::PhaseUnknown,
                         &obj,
                         "spec.phase is not set and no manifest.yaml says which phase the image declares",
                     )
@@ -482,7 +482,7 @@ fn resolve_priority(
         (Some(spec), Some(st)) if spec != st => {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::StatusPriority,
                     sme.object(),
                     format!("status.priority {st} differs from spec.priority {spec}; istiod applied {st}, so the WasmPlugin keeps it"),
                 )
@@ -509,7 +509,7 @@ fn resolve_priority(
             };
             notes.push(
                 Notification::new(
-                    Level::Info,
+                    Code::PriorityExplicit,
                     sme.object(),
                     format!("spec.priority is not set; Maistra used {value} ({from}), written explicitly because Istio sorts an unset priority last"),
                 )
@@ -544,7 +544,7 @@ fn resolve_url(
     if let Some(e) = entry {
         notes.push(
             Notification::new(
-                Level::Info,
+                Code::ImageRepacked,
                 sme.object(),
                 format!(
                     "image {image} becomes the repacked {}, pinned to {}",
@@ -558,7 +558,7 @@ fn resolve_url(
     let (url, _) = plugin_url(image, None);
     notes.push(
         Notification::new(
-            Level::Warn,
+            Code::ImageNotRepacked,
             sme.object(),
             format!("image {image} has not been repacked: unless it already holds /plugin.wasm, Istio's fetcher refuses it"),
         )
@@ -580,7 +580,7 @@ fn convert_config(
     let obj = sme.object();
     let from_object = matches!(config, Config::Object(_));
     let error = |message: String| {
-        Notification::new(Level::Error, &obj, message)
+        Notification::new(Code::ConfigNotObject, &obj, message)
             .at(site.field("spec.config"))
             .advice("a WasmPlugin's pluginConfig is a JSON object (a protobuf Struct); change the plugin to read a JSON object, then set spec.config to one")
     };
@@ -588,7 +588,7 @@ fn convert_config(
         Config::Absent => {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::ConfigNull,
                     &obj,
                     "no spec.config: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives an empty one, and may behave differently",
                 )
@@ -600,7 +600,7 @@ fn convert_config(
         Config::Object(m) if m.is_empty() => {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::ConfigEmptyObject,
                     &obj,
                     "spec.config is an empty object: the plugin used to receive the text `{}`, but Istio passes no configuration at all for an empty pluginConfig",
                 )
@@ -617,7 +617,7 @@ fn convert_config(
         {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::ConfigNull,
                     &obj,
                     "the v1alpha1 config string is empty: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives an empty one, and may behave differently",
                 )
@@ -631,7 +631,7 @@ fn convert_config(
                 Ok(serde_json::Value::Object(o)) => {
                     notes.push(
                         Notification::new(
-                            Level::Info,
+                            Code::ConfigReserialized,
                             &obj,
                             "the v1alpha1 string config is a JSON object and becomes pluginConfig; the plugin now receives it re-serialized (spacing and number formatting may differ)",
                         )
@@ -679,7 +679,7 @@ fn convert_config(
     for path in inexact {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::ConfigRounded,
                 &obj,
                 format!("{path} is an integer beyond 2^53: a Struct stores numbers as doubles, so the plugin receives a rounded value"),
             )
@@ -700,14 +700,18 @@ fn target_namespace(
 ) -> Option<String> {
     match (&sme.namespace, &opts.new_root_namespace) {
         (Some(ns), Some(new)) if *ns == opts.root_namespace => {
+            let secret = !sme.image_pull_secrets.is_empty();
             let mut n = Notification::new(
-                Level::Info,
+                if secret {
+                    Code::MeshWidePullSecret
+                } else {
+                    Code::MeshWide
+                },
                 sme.object(),
                 format!("mesh-wide: the WasmPlugin goes to the new root namespace {new}"),
             )
             .at(site.field("metadata.namespace"));
-            if !sme.image_pull_secrets.is_empty() {
-                n.level = Level::Warn;
+            if secret {
                 n.advice = format!("create the pull secret in {new} too").into();
             }
             notes.push(n);
@@ -753,7 +757,7 @@ fn yaml11_config(map: Mapping, site: &Site, obj: &str, notes: &mut Vec<Notificat
         let what = if d.is_key { "key" } else { "value" };
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::ConfigYaml11,
                 obj,
                 format!(
                     "spec.config{path}: kubectl reads the plain {what} `{}` with YAML 1.1 rules as {}, which is what the cluster held and the plugin received; the WasmPlugin keeps that",
@@ -784,6 +788,10 @@ pub fn convert_one(
 
 /// As `convert_one`, taking the SME: its config, labels and annotations
 /// move into the plugin.
+///
+/// SPEC §3's field table: one function per WasmPlugin field, each taking the
+/// SME (and the options) and giving the field's value, its notifications
+/// pushed to `notes` in the order the user reads them.
 pub fn convert_owned(
     mut owned: ServiceMeshExtension,
     site: &Site,
@@ -792,11 +800,63 @@ pub fn convert_owned(
 ) -> Option<(WasmPlugin, Item)> {
     let config = std::mem::replace(&mut owned.config, Config::Absent);
     let sme = &owned;
-    let obj = sme.object();
     let before = notes.len();
+    check_fields(sme, site, notes);
+    let image = field_image(sme, site, notes)?;
+    let entry = opts.image_map.as_ref().and_then(|m| m.lookup(&image));
+    let (sme_phase, priority) = field_maistra_phase_and_priority(sme, entry, site, opts, notes);
+    check_ready(sme, site, notes);
+    let plugin_phase = field_phase(sme, sme_phase, site, opts, notes);
+    let (url, sha256) = resolve_url(sme, &image, entry, site, notes);
+    let image_pull_policy = field_pull_policy(sme, site, notes);
+    let image_pull_secret = field_pull_secret(sme, site, notes);
+    let config = convert_config(sme, config, site, notes);
+    let match_ = field_match(sme, site, opts, notes);
+    let failed = notes[before..].iter().any(|n| n.level == Level::Error);
+    let (sme_phase, plugin_phase, config) = match (sme_phase, plugin_phase, config) {
+        (Some(a), Some(b), Ok(c)) if !failed => (a, b, c),
+        _ => return None,
+    };
+    let plugin_name = field_plugin_name(sme, opts);
+    let metadata = field_metadata(&mut owned, site, opts, notes);
+    let plugin = WasmPlugin {
+        api_version: wasmplugin::API_VERSION,
+        kind: wasmplugin::KIND,
+        metadata,
+        spec: Spec {
+            selector: field_selector(&owned),
+            url,
+            sha256,
+            image_pull_policy,
+            image_pull_secret,
+            plugin_config: config,
+            plugin_name,
+            phase: plugin_phase.field_value(),
+            priority: priority.value,
+            match_,
+        },
+    };
+    if !check_plugin(&plugin, &owned, site, opts, notes) {
+        return None;
+    }
+    let item = Item {
+        namespace: owned.namespace,
+        name: owned.name,
+        image,
+        sme_phase,
+        priority: priority.value,
+        selector: owned.selector,
+        plugin_phase,
+    };
+    Some((plugin, item))
+}
+
+/// Every field: one Maistra's API accepts, and part of its API.
+fn check_fields(sme: &ServiceMeshExtension, site: &Site, notes: &mut Vec<Notification>) {
+    let obj = sme.object();
     for (path, why) in &sme.invalid_fields {
         notes.push(
-            Notification::new(Level::Error, &obj, format!("{path} {why}"))
+            Notification::new(Code::InvalidField, &obj, format!("{path} {why}"))
                 .at(site.field(path))
                 .advice("fix the field; Maistra's API would have refused it"),
         );
@@ -804,7 +864,7 @@ pub fn convert_owned(
     for path in &sme.unknown_fields {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::UnknownField,
                 &obj,
                 format!(
                     "{path} is not part of the ServiceMeshExtension API and is not carried over"
@@ -814,18 +874,37 @@ pub fn convert_owned(
             .advice("carry it over by hand if it matters"),
         );
     }
-    let image = match &sme.image {
-        Some(i) if !i.trim().is_empty() => i.trim().to_string(),
+}
+
+/// url's source: spec.image, which must be set.
+fn field_image(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    notes: &mut Vec<Notification>,
+) -> Option<String> {
+    match &sme.image {
+        Some(i) if !i.trim().is_empty() => Some(i.trim().to_string()),
         _ => {
             notes.push(
-                Notification::new(Level::Error, &obj, "spec.image is missing")
+                Notification::new(Code::MissingImage, sme.object(), "spec.image is missing")
                     .at(site.source())
                     .advice("set spec.image to the extension's image"),
             );
-            return None;
+            None
         }
-    };
-    let entry = opts.image_map.as_ref().and_then(|m| m.lookup(&image));
+    }
+}
+
+/// The phase and priority Maistra used: spec, status, or the image's
+/// manifest.yaml (from the image map or --manifest); each checked.
+fn field_maistra_phase_and_priority(
+    sme: &ServiceMeshExtension,
+    entry: Option<&ImageMapEntry>,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> (Option<SmePhase>, Resolved<i64>) {
+    let obj = sme.object();
     let (phase_default, priority_default) = match (entry, &opts.manifest) {
         (Some(e), _) if e.phase.is_some() => (
             Some((
@@ -855,7 +934,7 @@ pub fn convert_owned(
                     "spec.phase"
                 };
                 notes.push(
-                    Notification::new(Level::Error, &obj, message)
+                    Notification::new(Code::InvalidPhase, &obj, message)
                         .at(site.field(field))
                         .advice("Maistra never applied an SME with this phase; converting it would switch it on. Correct the phase if the extension is meant to run, or delete it"),
                 );
@@ -867,7 +946,7 @@ pub fn convert_owned(
     if i32::try_from(priority.value).is_err() {
         notes.push(
             Notification::new(
-                Level::Error,
+                Code::PriorityRange,
                 &obj,
                 format!(
                     "priority {} ({}) does not fit in int32, which WasmPlugin requires",
@@ -878,10 +957,16 @@ pub fn convert_owned(
             .advice("choose a priority between -2147483648 and 2147483647 that keeps the order"),
         );
     }
+    (sme_phase, priority)
+}
+
+/// An extension Maistra did not apply becomes an active WasmPlugin.
+fn check_ready(sme: &ServiceMeshExtension, site: &Site, notes: &mut Vec<Notification>) {
+    let obj = sme.object();
     if let Some(false) = sme.status.as_ref().and_then(|s| s.ready) {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::NotReady,
                 &obj,
                 "status.deployment.ready is false: Maistra did not apply this extension, but the WasmPlugin will be active",
             )
@@ -889,12 +974,23 @@ pub fn convert_owned(
             .advice("make sure the extension should run before applying the WasmPlugin"),
         );
     }
+}
+
+/// phase: Maistra's phase through the phase table (and --phase-map).
+fn field_phase(
+    sme: &ServiceMeshExtension,
+    sme_phase: Option<SmePhase>,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> Option<PluginPhase> {
+    let obj = sme.object();
     let plugin_phase = sme_phase.map(|p| opts.phase_map.get(p));
     if let (Some(sp), Some(pp)) = (sme_phase, plugin_phase) {
         if sp.slot() != pp.slot() {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::PhaseMapped,
                     &obj,
                     format!("phase {sp} becomes {pp} by --phase-map: the plugin now runs at another place relative to Istio's authentication, authorization and stats filters"),
                 )
@@ -902,14 +998,23 @@ pub fn convert_owned(
             );
         }
     }
-    let (url, sha256) = resolve_url(sme, &image, entry, site, notes);
-    let image_pull_policy = match sme.image_pull_policy.as_deref() {
+    plugin_phase
+}
+
+/// imagePullPolicy: IfNotPresent and Always carried over, Never dropped.
+fn field_pull_policy(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    notes: &mut Vec<Notification>,
+) -> Option<String> {
+    let obj = sme.object();
+    match sme.image_pull_policy.as_deref() {
         None => None,
         Some(p @ ("IfNotPresent" | "Always")) => Some(p.to_string()),
         Some("Never") => {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::PullPolicyNever,
                     &obj,
                     "imagePullPolicy Never has no WasmPlugin equivalent and is dropped; Istio's default applies (Always for a :latest tag, else IfNotPresent)",
                 )
@@ -920,7 +1025,7 @@ pub fn convert_owned(
         Some(other) => {
             notes.push(
                 Notification::new(
-                    Level::Error,
+                    Code::InvalidPullPolicy,
                     &obj,
                     format!("imagePullPolicy {other:?} is not IfNotPresent, Always or Never"),
                 )
@@ -928,12 +1033,21 @@ pub fn convert_owned(
             );
             None
         }
-    };
+    }
+}
+
+/// imagePullSecret: the first of imagePullSecrets.
+fn field_pull_secret(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    notes: &mut Vec<Notification>,
+) -> Option<String> {
+    let obj = sme.object();
     let image_pull_secret = sme.image_pull_secrets.first().cloned();
     if sme.image_pull_secrets.len() > 1 {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::ExtraPullSecrets,
                 &obj,
                 format!(
                     "a WasmPlugin takes one imagePullSecret: {} is kept, {} dropped",
@@ -948,14 +1062,25 @@ pub fn convert_owned(
     if let Some(secret) = &image_pull_secret {
         notes.push(
             Notification::new(
-                Level::Info,
+                Code::PullSecretKind,
                 &obj,
                 format!("imagePullSecret {secret} must be a kubernetes.io/dockerconfigjson secret in the WasmPlugin's namespace"),
             )
             .at(site.field("spec.imagePullSecrets")),
         );
     }
-    let config = convert_config(sme, config, site, notes);
+    image_pull_secret
+}
+
+/// match: SERVER (inbound only, as Maistra ran it) unless the selector picks
+/// a gateway, or the target Istio has no match.
+fn field_match(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> Vec<TrafficSelector> {
+    let obj = sme.object();
     let evidence = gateway_evidence(&sme.selector);
     let is_gateway = evidence != GatewayEvidence::None;
     let mut match_ = Vec::new();
@@ -963,7 +1088,7 @@ pub fn convert_owned(
         if let GatewayEvidence::Guessed(label) = &evidence {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::GatewayByLabel,
                     &obj,
                     format!("taken for a gateway from the label {label}: no match, so on a gateway the plugin keeps every listener; on a sidecar it would now also run on outbound traffic"),
                 )
@@ -973,7 +1098,7 @@ pub fn convert_owned(
         } else if is_gateway {
             notes.push(
                 Notification::new(
-                    Level::Info,
+                    Code::GatewaySelector,
                     &obj,
                     "the selector picks a gateway: no match, so the plugin keeps running on every gateway listener as before",
                 )
@@ -984,7 +1109,7 @@ pub fn convert_owned(
             if sme.selector.is_empty() {
                 notes.push(
                     Notification::new(
-                        Level::Warn,
+                        Code::NoSelectorGatewayLosesPlugin,
                         &obj,
                         "no selector: match mode SERVER keeps sidecars inbound-only as before, but on Istio 1.16+ a gateway in scope counts as CLIENT and loses the plugin",
                     )
@@ -994,7 +1119,7 @@ pub fn convert_owned(
             } else {
                 notes.push(
                     Notification::new(
-                        Level::Info,
+                        Code::MatchServer,
                         &obj,
                         "match mode SERVER keeps the plugin on inbound traffic only, as before (WasmPlugins otherwise apply to outbound too); no label marks the selected workloads as a gateway",
                     )
@@ -1005,7 +1130,7 @@ pub fn convert_owned(
     } else {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::NoMatchField,
                 &obj,
                 format!("Istio {} has no match field: the plugin also applies to outbound traffic, which the SME never did", opts.istio_version),
             )
@@ -1013,41 +1138,52 @@ pub fn convert_owned(
             .advice("set APPLY_WASM_PLUGINS_TO_INBOUND_ONLY=true in istiod's environment to keep it inbound-only"),
         );
     }
-    let failed = notes[before..].iter().any(|n| n.level == Level::Error);
-    let (sme_phase, plugin_phase, config) = match (sme_phase, plugin_phase, config) {
-        (Some(a), Some(b), Ok(c)) if !failed => (a, b, c),
-        _ => return None,
-    };
-    let plugin_name = opts.plugin_name.then(|| format!("{}_root", sme.name));
-    let plugin = WasmPlugin {
-        api_version: wasmplugin::API_VERSION,
-        kind: wasmplugin::KIND,
-        metadata: Metadata {
-            name: owned.name.clone(),
-            namespace: target_namespace(&owned, site, opts, notes),
-            labels: std::mem::take(&mut owned.labels),
-            annotations: std::mem::take(&mut owned.annotations),
-        },
-        spec: Spec {
-            selector: (!owned.selector.is_empty()).then(|| Selector {
-                match_labels: owned.selector.iter().cloned().collect(),
-            }),
-            url,
-            sha256,
-            image_pull_policy,
-            image_pull_secret,
-            plugin_config: config,
-            plugin_name,
-            phase: plugin_phase.field_value(),
-            priority: priority.value,
-            match_,
-        },
-    };
+    match_
+}
+
+/// pluginName: Maistra's root_id, `<name>_root` (unless --no-plugin-name).
+fn field_plugin_name(sme: &ServiceMeshExtension, opts: &Options) -> Option<String> {
+    opts.plugin_name.then(|| format!("{}_root", sme.name))
+}
+
+/// metadata: name, namespace (the new root namespace for a mesh-wide SME),
+/// labels and annotations, which move out of the SME.
+fn field_metadata(
+    owned: &mut ServiceMeshExtension,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> Metadata {
+    Metadata {
+        name: owned.name.clone(),
+        namespace: target_namespace(owned, site, opts, notes),
+        labels: std::mem::take(&mut owned.labels),
+        annotations: std::mem::take(&mut owned.annotations),
+    }
+}
+
+/// selector: workloadSelector.labels as matchLabels.
+fn field_selector(sme: &ServiceMeshExtension) -> Option<Selector> {
+    (!sme.selector.is_empty()).then(|| Selector {
+        match_labels: sme.selector.iter().cloned().collect(),
+    })
+}
+
+/// The WasmPlugin against the target Istio's schema (and the next one's
+/// selector limit); false when it would be invalid.
+fn check_plugin(
+    plugin: &WasmPlugin,
+    owned: &ServiceMeshExtension,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> bool {
+    let obj = owned.object();
     let problems = plugin.validate(opts.istio_version);
     if owned.selector.len() > wasmplugin::MAX_SELECTOR_LABELS && problems.is_empty() {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::TooManyLabels,
                 &obj,
                 format!(
                     "the selector has {} labels: Istio {} takes them, but from 1.23 on the CRD allows at most {}, and the API server will refuse this WasmPlugin after an upgrade",
@@ -1063,7 +1199,7 @@ pub fn convert_owned(
         for p in problems {
             notes.push(
                 Notification::new(
-                    Level::Error,
+                    Code::InvalidWasmPlugin,
                     &obj,
                     format!("the WasmPlugin would be invalid: {p}"),
                 )
@@ -1071,18 +1207,27 @@ pub fn convert_owned(
                 .advice("fix the SME field it comes from"),
             );
         }
-        return None;
+        return false;
     }
-    let item = Item {
-        namespace: owned.namespace,
-        name: owned.name,
-        image,
-        sme_phase,
-        priority: priority.value,
-        selector: owned.selector,
-        plugin_phase,
-    };
-    Some((plugin, item))
+    true
+}
+
+/// Warnings about the phase table itself, before any object.
+pub fn phase_map_notes(opts: &Options) -> Vec<Notification> {
+    opts.phase_map
+        .inversions()
+        .into_iter()
+        .map(|(a, b)| {
+            Notification::new(
+                Code::PhaseMapReversesOrder,
+                "",
+                format!(
+                    "--phase-map puts {b} before {a}, the reverse of Maistra's order; no priority can repair that"
+                ),
+            )
+            .advice("map the phases so that their order is kept")
+        })
+        .collect()
 }
 
 #[cfg(test)]

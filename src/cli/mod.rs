@@ -2,6 +2,14 @@
 //! validated options (`convert::Options`) before any work starts; the work
 //! code never sees clap.
 
+pub mod repack;
+pub mod verify;
+
+use crate::conversion::convert::Options;
+use crate::conversion::imagemap::ImageMap;
+use crate::conversion::manifest::Manifest;
+use crate::conversion::mapping::PhaseMap;
+use crate::exit::UsageError;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -54,6 +62,7 @@ Examples:
   sme2wasm repack quay.io/acme/filter:1.0 --tag-suffix -wasm --image-map images.yaml
   sme2wasm migrate gitops/ --image-map images.yaml --diff
   sme2wasm verify gitops/ --image-map images.yaml
+  sme2wasm explain W104      # what a notification's code means, what to do
 
 Exit codes (each command's --help has its own):
   0  done
@@ -97,14 +106,38 @@ pub enum Command {
     #[command(after_help = format!("{CONVERT_EXAMPLES}\n\n{EXIT_CODES}"))]
     Convert(ConvertArgs),
     /// Rebuild ServiceMeshExtension images as WasmPlugin images and push them
-    Repack(crate::repack::RepackArgs),
+    Repack(repack::RepackArgs),
     /// Convert every ServiceMeshExtension of a repository in place
     /// (plain manifests, kustomize patches, Helm templates)
     #[command(after_help = format!("{MIGRATE_EXAMPLES}\n\n{MIGRATE_EXIT_CODES}"))]
     Migrate(MigrateArgs),
     /// Check that each converted plugin loads in Envoy and behaves under
     /// Istio's configuration as it did under Maistra's
-    Verify(crate::verify::VerifyArgs),
+    Verify(verify::VerifyArgs),
+    /// Explain a notification's code (as printed in `WARN[W104]`): what it
+    /// means and what to do
+    #[command(after_help = EXPLAIN_HELP)]
+    Explain(ExplainArgs),
+}
+
+const EXPLAIN_HELP: &str = "\
+Examples:
+  sme2wasm explain W104
+  sme2wasm explain no-selector-gateway-loses-plugin
+  sme2wasm explain --list        # every code, one a line
+
+Exit codes:
+  0  done
+  2  no such code";
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The code (W104), its number (104) or its name
+    #[arg(required_unless_present = "list")]
+    pub code: Option<String>,
+    /// List every code with its name and level
+    #[arg(long, conflicts_with = "code")]
+    pub list: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -237,5 +270,45 @@ pub struct MigrateArgs {
     pub conversion: ConversionArgs,
 
     #[command(flatten, next_help_heading = "With --repack")]
-    pub repack_target: crate::repack::TargetArgs,
+    pub repack_target: repack::TargetArgs,
+}
+
+/// Validated options from the conversion flags.
+pub fn options(args: &ConversionArgs) -> Result<Options, UsageError> {
+    let phase_map = PhaseMap::with_overrides(&args.phase_map).map_err(UsageError)?;
+    let istio_version = args
+        .istio_version
+        .parse()
+        .map_err(|e| UsageError(format!("--istio-version: {e}")))?;
+    let manifest = match &args.manifest {
+        Some(p) => Some(Manifest::read(p).map_err(|e| UsageError(format!("--manifest: {e}")))?),
+        None => None,
+    };
+    let image_map = match &args.image_map {
+        Some(p) => Some(ImageMap::read(p).map_err(|e| UsageError(format!("--image-map: {e}")))?),
+        None => None,
+    };
+    if args.root_namespace.trim().is_empty() {
+        return Err(UsageError("--root-namespace must not be empty".into()));
+    }
+    if args
+        .new_root_namespace
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty())
+    {
+        return Err(UsageError("--new-root-namespace must not be empty".into()));
+    }
+    Ok(Options {
+        phase_map,
+        root_namespace: args.root_namespace.clone(),
+        new_root_namespace: args
+            .new_root_namespace
+            .clone()
+            .filter(|n| *n != args.root_namespace),
+        istio_version,
+        plugin_name: !args.no_plugin_name,
+        manifest,
+        image_map,
+        refuse: Default::default(),
+    })
 }

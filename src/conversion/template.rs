@@ -13,8 +13,8 @@
 //! picks a gateway), the parameter's default value in `parameters` decides,
 //! and without one the object is an ERROR that names the parameter.
 
-use crate::notify::{Level, Notification, Source};
-use crate::sme;
+use crate::conversion::sme;
+use crate::notify::{Code, Notification, Source};
 use crate::yaml::{self, Mapping, Value};
 use std::collections::HashMap;
 
@@ -333,7 +333,7 @@ pub fn prepare(item: &Value, params: &Parameters, tokens: &mut Tokens, at: &Sour
     let no_default = |field: &str, text: &str, missing: &[String], what: &str| {
         let names = missing.join(", ");
         Notification::new(
-            Level::Error,
+            Code::TemplateNoDefault,
             object.clone(),
             format!("{field} is {text}: sme2wasm must decide {what} from it, and parameter {names} has no default value in the Template's parameters; not converted"),
         )
@@ -373,7 +373,7 @@ pub fn prepare(item: &Value, params: &Parameters, tokens: &mut Tokens, at: &Sour
                 let names: Vec<String> = ps.iter().map(|p| p.name.clone()).collect();
                 notes.push(
                     Notification::new(
-                        Level::Warn,
+                        Code::TemplateDefaultUsed,
                         object.clone(),
                         format!("{field} is {text}: {what} is decided with the default of parameter {}, {default}, and written literally; another value at processing time no longer changes it", names.join(", ")),
                     )
@@ -410,7 +410,7 @@ pub fn prepare(item: &Value, params: &Parameters, tokens: &mut Tokens, at: &Sour
                     failed = true;
                     notes.push(
                         Notification::new(
-                            Level::Error,
+                            Code::TemplateSelectorNotLabels,
                             object.clone(),
                             format!("spec.workloadSelector.labels is {text}, whose default {default:?} is not a mapping of labels; not converted"),
                         )
@@ -492,7 +492,7 @@ pub fn prepare(item: &Value, params: &Parameters, tokens: &mut Tokens, at: &Sour
                         .push((vec!["spec", "pluginConfig"], Value::String(text.clone())));
                     notes.push(
                         Notification::new(
-                            Level::Warn,
+                            Code::TemplateConfigDefault,
                             object.clone(),
                             format!("spec.config is {text}: parameter {name} must expand to a JSON object, which becomes pluginConfig; it was checked with its default"),
                         )
@@ -503,7 +503,7 @@ pub fn prepare(item: &Value, params: &Parameters, tokens: &mut Tokens, at: &Sour
                     failed = true;
                     notes.push(
                         Notification::new(
-                            Level::Error,
+                            Code::TemplateConfigUndecidable,
                             object.clone(),
                             format!("spec.config is {text}, and parameter {name} has no default that is a JSON object: whether pluginConfig can carry it cannot be decided; not converted"),
                         )
@@ -530,7 +530,7 @@ pub fn prepare(item: &Value, params: &Parameters, tokens: &mut Tokens, at: &Sour
             warned.push(key);
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::TemplateUnchecked,
                     object.clone(),
                     format!(
                         "{path} holds {}: it cannot be checked before the Template is processed; parameter {} must expand to {}",
@@ -554,7 +554,7 @@ pub fn prepare(item: &Value, params: &Parameters, tokens: &mut Tokens, at: &Sour
 
 fn selector_warn(object: &str, at: &Source, text: &str, default: &str) -> Notification {
     Notification::new(
-        Level::Warn,
+        Code::TemplateSelector,
         object,
         format!("spec.workloadSelector.labels holds {text}: the parameters must expand to labels that select the same workloads as before; whether the selector picks a gateway (and so match) was decided with the defaults ({default})"),
     )
@@ -612,11 +612,10 @@ mod tests {
         .unwrap();
         let p = prepare(&item, &params, &mut tokens, &at);
         assert!(p.failed);
-        assert!(
-            p.notes
-                .iter()
-                .any(|n| n.level == Level::Error
-                    && n.message.contains("parameter APP has no default"))
-        );
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| n.level == crate::notify::Level::Error
+                && n.message.contains("parameter APP has no default")));
     }
 }

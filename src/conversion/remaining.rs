@@ -4,8 +4,8 @@
 //! deleted unconverted is an extension lost, so a run never passes one on
 //! silently.
 
-use crate::notify::{Level, Notification, Source};
-use crate::sme;
+use crate::conversion::sme;
+use crate::notify::{Code, Notification, Source};
 use crate::yaml::{self, Value};
 
 /// Why a ServiceMeshExtension was left where it was.
@@ -190,7 +190,7 @@ pub fn unknown_group(api_version: &str, object: &str, at: Source) -> Notificatio
             "apiVersion {api_version:?} is not Maistra's ServiceMeshExtension API (maistra.io/v1 or maistra.io/v1alpha1); not converted"
         ),
     };
-    Notification::new(Level::Error, object, message)
+    Notification::new(Code::UnknownApiGroup, object, message)
         .at(at)
         .advice("if the extension is meant to run, set apiVersion to maistra.io/v1 (config an object) or maistra.io/v1alpha1 (config a string) and convert again; otherwise delete it")
 }
@@ -214,7 +214,7 @@ pub fn wrapper(kind: &str, path: &str, object: &str, at: Source) -> Notification
         format!(" at {path}")
     };
     Notification::new(
-        Level::Error,
+        Code::SmeInsideWrapper,
         object,
         format!("{kind} holds a ServiceMeshExtension{place}, which sme2wasm does not convert inside {inside}; it is passed on as it is"),
     )
@@ -225,7 +225,7 @@ pub fn wrapper(kind: &str, path: &str, object: &str, at: Source) -> Notification
 /// The ERROR for a List inside a List that holds a ServiceMeshExtension.
 pub fn list_in_list(at: Source) -> Notification {
     Notification::new(
-        Level::Error,
+        Code::ListInList,
         "",
         "a List inside a List holds a ServiceMeshExtension: it is passed on as it is, not converted",
     )

@@ -43,7 +43,10 @@ impl Exit {
 pub struct UsageError(pub String);
 
 pub fn run(cli: Cli) -> Exit {
+    crate::notify::set_color(cli.color);
     match cli.command {
+        Command::Completions { shell } => print_or_fail(&crate::docs::completions(shell)),
+        Command::Man { command, dir } => man(command.as_deref(), dir.as_deref()),
         Command::Convert(args) => convert(args),
         Command::Migrate(args) => migrate(&args),
         Command::Repack(args) => match crate::repack::run(args) {
@@ -51,6 +54,38 @@ pub fn run(cli: Cli) -> Exit {
             2 => Exit::Usage,
             _ => Exit::NotConverted,
         },
+    }
+}
+
+/// Print generated text (a completion script, a manual page).
+fn print_or_fail(bytes: &[u8]) -> Exit {
+    match crate::docs::print(bytes) {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("sme2wasm: cannot write the output: {e}");
+            Exit::Usage
+        }
+    }
+}
+
+/// `sme2wasm man [COMMAND] [--dir DIR]`.
+fn man(command: Option<&str>, dir: Option<&std::path::Path>) -> Exit {
+    let result = match dir {
+        Some(dir) => crate::docs::write_pages(dir).map(|written| {
+            for p in written {
+                eprintln!("wrote {}", p.display());
+            }
+        }),
+        None => crate::docs::page(command).map(|text| {
+            print_or_fail(&text);
+        }),
+    };
+    match result {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("sme2wasm: {e}");
+            Exit::Usage
+        }
     }
 }
 
@@ -123,7 +158,7 @@ pub fn print_notifications(notes: &[Notification], quiet: bool) {
         if quiet && n.level == Level::Info {
             continue;
         }
-        let _ = writeln!(err, "{n}");
+        let _ = writeln!(err, "{}", n.painted());
     }
 }
 

@@ -81,6 +81,35 @@ prints the digest to pin; `migrate` rewrites a whole GitOps repository in place.
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// When to colour the level words of notifications on stderr (NO_COLOR
+    /// in the environment means never, unless `always`)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: ColorChoice,
+}
+
+/// `--color`: colour on a terminal only (auto), always, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The shells `sme2wasm completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,7 +123,39 @@ pub enum Command {
     /// (plain manifests, kustomize patches, Helm templates)
     #[command(after_help = format!("{MIGRATE_EXAMPLES}\n\n{MIGRATE_EXIT_CODES}"))]
     Migrate(MigrateArgs),
+    /// Print a shell completion script on stdout
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the manual page (roff) on stdout, or write one page per command
+    /// into a directory
+    #[command(after_help = MAN_EXAMPLES)]
+    Man {
+        /// The command whose page to print (convert, repack, migrate, ...);
+        /// sme2wasm's own page without it
+        #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+        command: Option<String>,
+        /// Write every page (sme2wasm.1, sme2wasm-COMMAND.1) into DIR instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  sme2wasm completions bash > /etc/bash_completion.d/sme2wasm
+  sme2wasm completions zsh > \"${fpath[1]}/_sme2wasm\"
+  sme2wasm completions fish > ~/.config/fish/completions/sme2wasm.fish
+  sme2wasm completions powershell >> $PROFILE";
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  sme2wasm man | man -l -
+  sme2wasm man migrate | man -l -
+  sme2wasm man --dir /usr/local/share/man/man1   # sme2wasm.1, sme2wasm-convert.1, ...";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {

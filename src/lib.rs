@@ -5,6 +5,7 @@
 pub mod app;
 pub mod cli;
 pub mod convert;
+pub mod docs;
 pub mod fsutil;
 pub mod image;
 pub mod imagemap;
@@ -13,6 +14,7 @@ pub mod mapping;
 pub mod migrate;
 pub mod notify;
 pub mod order;
+pub mod progress;
 pub mod repack;
 pub mod sme;
 pub mod stream;

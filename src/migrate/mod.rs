@@ -367,6 +367,7 @@ fn refusal(refused: &[vcs::Unsafe]) -> String {
 fn write_all(changes: &[Change]) -> Vec<(usize, std::io::Error)> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(Vec::new());
+    let progress = crate::progress::Progress::bar(changes.len(), "files written");
     std::thread::scope(|scope| {
         for _ in 0..WRITERS.min(changes.len()) {
             scope.spawn(|| loop {
@@ -380,6 +381,7 @@ fn write_all(changes: &[Change]) -> Vec<(usize, std::io::Error)> {
                     Ok(_) => crate::fsutil::write_atomic(&c.path, c.new.as_bytes()),
                     Err(e) => Err(e),
                 };
+                progress.inc(1);
                 if let Err(e) = result {
                     failed
                         .lock()
@@ -389,6 +391,7 @@ fn write_all(changes: &[Change]) -> Vec<(usize, std::io::Error)> {
             });
         }
     });
+    progress.finish();
     let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
     failed.sort_by_key(|(i, _)| *i);
     failed

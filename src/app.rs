@@ -183,12 +183,18 @@ pub fn phase_map_notes(opts: &Options) -> Vec<Notification> {
 /// Write the JSON report.
 pub fn write_report(
     path: &std::path::Path,
-    notes: &[Notification],
+    notes: &crate::formats::Notes,
     summary: serde_json::Value,
 ) -> Result<(), UsageError> {
+    let listed: Vec<serde_json::Value> = notes
+        .notes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| crate::formats::json(n, notes.allowed.get(i).and_then(Option::as_ref)))
+        .collect();
     let report = serde_json::json!({
         "summary": summary,
-        "notifications": notes,
+        "notifications": listed,
     });
     let mut text = serde_json::to_string_pretty(&report).expect("the report serialises");
     text.push('\n');
@@ -232,18 +238,48 @@ fn convert(args: ConvertArgs) -> Exit {
         eprintln!("sme2wasm: cannot write the output: {e}");
         return Exit::Usage;
     }
-    print_notifications(&notes, args.conversion.quiet);
+    let allowed = match acknowledge(
+        &args.conversion,
+        std::path::Path::new("."),
+        &[],
+        &|name| {
+            (name != "<stdin>")
+                .then(|| std::fs::read_to_string(name).ok())
+                .flatten()
+        },
+        &mut notes,
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sme2wasm: {e}");
+            return Exit::Usage;
+        }
+    };
     let counts = Counts::of(&notes);
+    let listed = crate::formats::Notes {
+        notes: &notes,
+        allowed: &allowed,
+    };
+    let summary = serde_json::json!({
+        "converted": outcome.converted,
+        "notConverted": outcome.failed,
+        "unreadable": outcome.unreadable + read_errors.len(),
+        "info": counts.info,
+        "warn": counts.warn,
+        "error": counts.error,
+        "allowed": listed.acknowledged(),
+    });
+    let _ = crate::formats::emit(
+        args.conversion.format,
+        &listed,
+        args.conversion.quiet,
+        &crate::formats::Summary {
+            line: None,
+            json: summary.clone(),
+        },
+    );
     if let Some(path) = &args.conversion.report {
-        let summary = serde_json::json!({
-            "converted": outcome.converted,
-            "notConverted": outcome.failed,
-            "unreadable": outcome.unreadable + read_errors.len(),
-            "info": counts.info,
-            "warn": counts.warn,
-            "error": counts.error,
-        });
-        if let Err(e) = write_report(path, &notes, summary) {
+        if let Err(e) = write_report(path, &listed, summary) {
             eprintln!("sme2wasm: {e}");
             return Exit::Usage;
         }
@@ -251,6 +287,18 @@ fn convert(args: ConvertArgs) -> Exit {
     Exit::of(
         read_errors.len() + outcome.unreadable,
         outcome.failed,
-        args.conversion.strict && counts.warn > 0,
+        args.conversion.strict && listed.unacknowledged_warnings() > 0,
     )
+}
+
+/// Acknowledge warnings (`--allow`, `.sme2wasm.yaml` found from `base`,
+/// inline comments); stale allows become WARNs in `notes`.
+pub fn acknowledge(
+    args: &ConversionArgs,
+    base: &std::path::Path,
+    also: &[&str],
+    text_of: &dyn Fn(&str) -> Option<String>,
+    notes: &mut Vec<Notification>,
+) -> Result<Vec<Option<crate::allow::Allowed>>, UsageError> {
+    crate::allow::acknowledge(&args.allow, base, also, text_of, notes).map_err(UsageError)
 }

@@ -121,7 +121,10 @@ pub enum Command {
     Repack(crate::repack::RepackArgs),
     /// Convert every ServiceMeshExtension of a repository in place
     /// (plain manifests, kustomize patches, Helm templates)
+    // Here --format is the notifications' format: the image format of
+    // --repack is --image-format.
     #[command(after_help = format!("{MIGRATE_EXAMPLES}\n\n{MIGRATE_EXIT_CODES}"))]
+    #[command(mut_arg("format", |a| a.long("image-format")))]
     Migrate(MigrateArgs),
     /// Print a shell completion script on stdout
     #[command(after_help = COMPLETIONS_EXAMPLES)]
@@ -209,6 +212,35 @@ pub struct ConversionArgs {
     /// Print only WARN and ERROR notifications on stderr
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// How notifications are written on stderr: plain lines, JSON lines,
+    /// GitHub Actions workflow commands, or one SARIF 2.1.0 document
+    #[arg(
+        long = "format",
+        id = "notification_format",
+        value_enum,
+        default_value = "plain",
+        value_name = "FORMAT"
+    )]
+    pub format: NoticeFormat,
+
+    /// Acknowledge the warnings of this code (repeatable): they no longer
+    /// fail --strict, and are still reported as allowed
+    #[arg(long = "allow", value_name = "CODE")]
+    pub allow: Vec<String>,
+}
+
+/// `--format`: how notifications are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoticeFormat {
+    /// `FILE:LINE: LEVEL[CODE] ns/name: message; advice`
+    Plain,
+    /// One JSON object per line, then a summary object
+    Json,
+    /// GitHub Actions workflow commands (`::warning file=F,line=L,title=CODE::…`)
+    Github,
+    /// One SARIF 2.1.0 document, for code scanning
+    Sarif,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -2,10 +2,12 @@
 //! Istio WasmPlugin. The pipeline is read → model → convert → write, with the
 //! file system and the registry at the edges and pure functions between.
 
+pub mod allow;
 pub mod app;
 pub mod cli;
 pub mod convert;
 pub mod docs;
+pub mod formats;
 pub mod fsutil;
 pub mod image;
 pub mod imagemap;

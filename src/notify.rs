@@ -116,6 +116,30 @@ pub struct Notification {
     /// What to do about it; empty when nothing needs doing.
     #[serde(skip_serializing_if = "str::is_empty")]
     pub advice: Cow<'static, str>,
+    /// The stable code of the catalogue entry (`W104`), where it has one.
+    #[serde(skip)]
+    pub code: Option<&'static str>,
+}
+
+/// One entry of the catalogue of notifications with stable codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub level: Level,
+    pub summary: &'static str,
+    pub advice: &'static str,
+}
+
+/// The notifications with stable codes.
+pub fn catalogue() -> &'static [Entry] {
+    &[Entry {
+        code: "W900",
+        name: "stale-allow",
+        level: Level::Warn,
+        summary: "an allow (--allow, .sme2wasm.yaml, or an inline comment) matches no warning",
+        advice: "remove the allow: the warning it acknowledged is gone (or the code is wrong)",
+    }]
 }
 
 impl Notification {
@@ -130,7 +154,13 @@ impl Notification {
             source: None,
             message: message.into(),
             advice: Cow::Borrowed(""),
+            code: None,
         }
+    }
+    /// The notification's catalogue code.
+    pub fn code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
     }
     pub fn at(mut self, source: Source) -> Self {
         self.source = Some(source);
@@ -180,6 +210,9 @@ impl Notification {
             write!(f, "\x1b[{}m{}\x1b[0m", self.level.sgr(), self.level)?;
         } else {
             write!(f, "{}", self.level)?;
+        }
+        if let Some(code) = self.code {
+            write!(f, "[{code}]")?;
         }
         if !self.object.is_empty() {
             write!(f, " {}", self.object)?;

@@ -206,6 +206,20 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
     let mut outcome = migrate(walked, &opts);
     let mut notes = app::phase_map_notes(&opts);
     notes.append(&mut outcome.notes);
+    // Acknowledged warnings, from the files as they were read (before any
+    // write moves lines).
+    let rewritten: Vec<&str> = outcome.changes.iter().map(|c| c.name.as_str()).collect();
+    let text_of = |name: &str| match outcome.changes.iter().find(|c| c.name == name) {
+        Some(c) => Some(c.old.clone()),
+        None => std::fs::read_to_string(dir.join(name)).ok(),
+    };
+    let allowed = match app::acknowledge(&args.conversion, dir, &rewritten, &text_of, &mut notes) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sme2wasm: {e}");
+            return Exit::Usage;
+        }
+    };
     match mode {
         Mode::Write => {
             let files = outcome
@@ -262,27 +276,39 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         }
         Mode::Check => {}
     }
-    app::print_notifications(&notes, args.conversion.quiet);
     let counts = Counts::of(&notes);
-    eprintln!("{}", summary_line(&outcome, mode, counts));
+    let listed = crate::formats::Notes {
+        notes: &notes,
+        allowed: &allowed,
+    };
+    let changed: Vec<&str> = outcome.changes.iter().map(|c| c.name.as_str()).collect();
+    let summary = serde_json::json!({
+        "mode": match mode { Mode::Write => "write", Mode::Diff => "diff", Mode::Check => "check" },
+        "filesScanned": outcome.scanned,
+        "filesChanged": outcome.changes.len(),
+        "changedFiles": changed,
+        "converted": outcome.converted,
+        "notConverted": outcome.failed,
+        "kustomizePatches": outcome.patches,
+        "helmTemplates": outcome.templates,
+        "found": outcome.remaining,
+        "unreadable": outcome.unreadable,
+        "info": counts.info,
+        "warn": counts.warn,
+        "error": counts.error,
+        "allowed": listed.acknowledged(),
+    });
+    let _ = crate::formats::emit(
+        args.conversion.format,
+        &listed,
+        args.conversion.quiet,
+        &crate::formats::Summary {
+            line: Some(summary_line(&outcome, mode, counts)),
+            json: summary.clone(),
+        },
+    );
     if let Some(path) = &args.conversion.report {
-        let changed: Vec<&str> = outcome.changes.iter().map(|c| c.name.as_str()).collect();
-        let summary = serde_json::json!({
-            "mode": match mode { Mode::Write => "write", Mode::Diff => "diff", Mode::Check => "check" },
-            "filesScanned": outcome.scanned,
-            "filesChanged": outcome.changes.len(),
-            "changedFiles": changed,
-            "converted": outcome.converted,
-            "notConverted": outcome.failed,
-            "kustomizePatches": outcome.patches,
-            "helmTemplates": outcome.templates,
-            "found": outcome.remaining,
-            "unreadable": outcome.unreadable,
-            "info": counts.info,
-            "warn": counts.warn,
-            "error": counts.error,
-        });
-        if let Err(e) = app::write_report(path, &notes, summary) {
+        if let Err(e) = app::write_report(path, &listed, summary) {
             eprintln!("sme2wasm: {e}");
             return Exit::Usage;
         }
@@ -297,7 +323,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         Exit::of(
             outcome.unreadable,
             outcome.failed,
-            args.conversion.strict && counts.warn > 0,
+            args.conversion.strict && listed.unacknowledged_warnings() > 0,
         )
     }
 }

@@ -552,6 +552,7 @@ fn resolve_url(
             format!("image {image} has not been repacked: unless it already holds /plugin.wasm, Istio's fetcher refuses it"),
         )
         .at(site.field("spec.image"))
+        .code("W200")
         .advice("run `sme2wasm repack` on it and convert again with --image-map"),
     );
     (url, None)

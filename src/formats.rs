@@ -94,7 +94,13 @@ pub fn render(format: NoticeFormat, notes: &Notes, quiet: bool, summary: &Summar
         }
         NoticeFormat::Json => {
             for (n, a) in notes.iter() {
-                out.push_str(&json(n, a).to_string());
+                let mut line = serde_json::json!({ "type": "notification" });
+                if let (Some(o), serde_json::Value::Object(add)) =
+                    (line.as_object_mut(), json(n, a))
+                {
+                    o.extend(add);
+                }
+                out.push_str(&line.to_string());
                 out.push('\n');
             }
             let mut s = serde_json::json!({ "type": "summary" });

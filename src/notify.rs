@@ -133,13 +133,22 @@ pub struct Entry {
 
 /// The notifications with stable codes.
 pub fn catalogue() -> &'static [Entry] {
-    &[Entry {
+    &[
+        Entry {
+            code: "W200",
+            name: "image-not-repacked",
+            level: Level::Warn,
+            summary: "an SME's image is not in the image map: Istio's fetcher refuses it unless it already holds /plugin.wasm",
+            advice: "run `sme2wasm repack` on it and convert again with --image-map",
+        },
+        Entry {
         code: "W900",
         name: "stale-allow",
         level: Level::Warn,
         summary: "an allow (--allow, .sme2wasm.yaml, or an inline comment) matches no warning",
         advice: "remove the allow: the warning it acknowledged is gone (or the code is wrong)",
-    }]
+        },
+    ]
 }
 
 impl Notification {

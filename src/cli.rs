@@ -10,7 +10,7 @@ Exit codes:
   0  every ServiceMeshExtension was converted (warnings may have been printed)
   1  some object could not be converted (each has an ERROR on stderr)
   2  usage error, or an input that could not be read or parsed
-  3  with --strict: a WARN was printed";
+  3  with --strict: a WARN nobody acknowledged (--allow)";
 
 pub const MIGRATE_EXIT_CODES: &str = "\
 Exit codes:
@@ -20,7 +20,7 @@ Exit codes:
   2  usage error (no PATH to write), a tree not safe to rewrite (not in a
      git work tree, uncommitted changes), or a file that could not be read,
      parsed or written
-  3  with --strict: a WARN was printed
+  3  with --strict: a WARN nobody acknowledged (--allow)
   4  with --check: ServiceMeshExtensions remain (nothing was written)";
 
 const MIGRATE_EXAMPLES: &str = "\
@@ -53,7 +53,7 @@ Exit codes (each command's --help has its own):
   0  done
   1  some object or image could not be converted or repacked (an ERROR says which)
   2  usage error, or an input that could not be read or parsed
-  3  with --strict: a WARN was printed (convert, migrate)
+  3  with --strict: a WARN nobody acknowledged (--allow) (convert, migrate)
   4  with migrate --check: ServiceMeshExtensions remain";
 
 const CONVERT_EXAMPLES: &str = "\
@@ -201,7 +201,7 @@ pub struct ConversionArgs {
     #[arg(long)]
     pub no_plugin_name: bool,
 
-    /// Exit with 3 when any WARN was printed
+    /// Exit with 3 when a WARN nobody acknowledged was printed (see --allow)
     #[arg(long)]
     pub strict: bool,
 

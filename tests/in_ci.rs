@@ -484,3 +484,36 @@ fn convert_takes_the_same_formats_and_allows() {
     // stdout is still the YAML.
     assert!(String::from_utf8_lossy(&out.stdout).contains("kind: WasmPlugin"));
 }
+
+#[test]
+fn migrate_format_is_the_notifications_and_image_format_is_repacks() {
+    use clap::Parser;
+    use sme2wasm::cli::{Cli, Command as Cmd, NoticeFormat};
+    let cli = Cli::try_parse_from([
+        "sme2wasm",
+        "migrate",
+        ".",
+        "--repack",
+        "--tag-suffix",
+        "-w",
+        "--image-format",
+        "docker",
+        "--format",
+        "sarif",
+    ])
+    .unwrap();
+    let Cmd::Migrate(args) = cli.command else {
+        panic!("not migrate")
+    };
+    assert_eq!(args.conversion.format, NoticeFormat::Sarif);
+    assert_eq!(
+        args.repack_target.format,
+        sme2wasm::repack::FormatArg::Docker
+    );
+    assert!(Cli::try_parse_from(["sme2wasm", "migrate", "--format", "docker"]).is_err());
+    // repack keeps --format for the image's media types.
+    assert!(Cli::try_parse_from([
+        "sme2wasm", "repack", "x:1", "--to", "y:1", "--format", "docker"
+    ])
+    .is_ok());
+}

@@ -363,3 +363,37 @@ pub fn sarif(notes: &Notes, summary: &serde_json::Value) -> sarif::Sarif {
         .runs(vec![run])
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::notify::Source;
+
+    #[test]
+    fn github_escapes_data_and_properties() {
+        assert_eq!(escape_data("50% a\r\nb: c, d"), "50%25 a%0D%0Ab: c, d");
+        assert_eq!(escape_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
+        let n = Notification::new(Level::Warn, "ns/a", "x\ny")
+            .at(Source::new("d,ir/f:1.yaml", 3))
+            .code("W200");
+        assert_eq!(
+            github(&n, None),
+            "::warning file=d%2Cir/f%3A1.yaml,line=3,title=W200::ns/a: x%0Ay"
+        );
+        let allowed = Allowed {
+            kind: "external",
+            justification: "ok".into(),
+            by: "--allow W200".into(),
+        };
+        assert_eq!(
+            github(&n, Some(&allowed)),
+            "::notice file=d%2Cir/f%3A1.yaml,line=3,title=W200 (allowed)::ns/a: x%0Ay (allowed by --allow W200: ok)"
+        );
+    }
+
+    #[test]
+    fn uris_are_percent_encoded() {
+        assert_eq!(uri_of("base/a b#c.yaml"), "base/a%20b%23c.yaml");
+        assert_eq!(uri_of("é.yaml"), "%C3%A9.yaml");
+    }
+}

@@ -63,7 +63,6 @@ fi
 printf 'root:x:0:0:root:/root:/bin/sh\nsme2wasm:x:65532:65532:sme2wasm:/home/sme2wasm:/bin/sh\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\nsme2wasm:x:65532:\n' >"$rootfs/etc/group"
 chmod 1777 "$rootfs/tmp"
-chown -R 65532:65532 "$rootfs/home/sme2wasm" "$rootfs/repo"
 
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 source=${SME2WASM_SOURCE:-$(git remote get-url origin 2>/dev/null || echo unknown)}

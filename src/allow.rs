@@ -13,7 +13,7 @@
 //! SARIF). An allow that matches no warning is itself a WARN, so that stale
 //! allows do not pile up.
 
-use crate::notify::{Level, Notification, Source};
+use crate::notify::{Code, Level, Notification, Source};
 use std::path::{Path, PathBuf};
 
 /// The settings file at a repository's root.
@@ -73,7 +73,9 @@ impl Allow {
     }
 
     fn covers(&self, n: &Notification, code: &str) -> bool {
-        if n.level != Level::Warn || code != self.code {
+        // `W104`, `w104`, `104` or the rule's name.
+        let named = Code::lookup(&self.code).map_or(self.code.as_str(), |r| r.code.as_str());
+        if n.level != Level::Warn || code != named {
             return false;
         }
         if let Some(paths) = &self.paths {
@@ -345,7 +347,7 @@ pub fn apply(
     let verdicts = notes
         .iter()
         .map(|n| {
-            let code = crate::formats::code_of(n)?;
+            let code = crate::formats::code_of(n);
             let rooted;
             let probe = if prefix.as_os_str().is_empty() {
                 n
@@ -393,8 +395,7 @@ fn stale_note(a: &Allow) -> Notification {
             Some(s.clone()),
         ),
     };
-    let mut n = Notification::new(Level::Warn, "", message)
-        .code("W900")
+    let mut n = Notification::new(Code::AllowMatchesNothing, "", message)
         .advice("remove the allow: the warning it acknowledged is gone (or the code is wrong)");
     n.source = source;
     n

@@ -6,7 +6,7 @@ use crate::convert::Options;
 use crate::imagemap::ImageMap;
 use crate::manifest::Manifest;
 use crate::mapping::PhaseMap;
-use crate::notify::{Counts, Level, Notification};
+use crate::notify::{Code, Counts, Level, Notification};
 use crate::stream::{self, Format};
 use std::io::Write;
 
@@ -54,6 +54,40 @@ pub fn run(cli: Cli) -> Exit {
             2 => Exit::Usage,
             _ => Exit::NotConverted,
         },
+        Command::Verify(args) => crate::verify::run(args),
+        Command::Explain(args) => explain(&args),
+    }
+}
+
+fn printed(r: std::io::Result<()>) -> Exit {
+    match r {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("sme2wasm: cannot write to stdout: {e}");
+            Exit::Usage
+        }
+    }
+}
+
+/// `explain`: print one rule of the notification catalogue, or all codes.
+fn explain(args: &crate::cli::ExplainArgs) -> Exit {
+    use crate::notify::catalogue::{Code as C, RULES};
+    if args.list {
+        let mut out = String::new();
+        for r in RULES {
+            out.push_str(&format!("{} {} {}\n", r.code, r.level, r.name));
+        }
+        return printed(write_stdout(&out));
+    }
+    let text = args.code.as_deref().unwrap_or_default();
+    match C::lookup(text) {
+        Some(rule) => printed(write_stdout(&rule.to_string())),
+        None => {
+            eprintln!(
+                "sme2wasm: no notification has the code {text:?}; `sme2wasm explain --list` lists them"
+            );
+            Exit::Usage
+        }
     }
 }
 
@@ -147,6 +181,7 @@ pub fn options(args: &ConversionArgs) -> Result<Options, UsageError> {
         plugin_name: !args.no_plugin_name,
         manifest,
         image_map,
+        refuse: Default::default(),
     })
 }
 
@@ -169,7 +204,7 @@ pub fn phase_map_notes(opts: &Options) -> Vec<Notification> {
         .into_iter()
         .map(|(a, b)| {
             Notification::new(
-                Level::Warn,
+                Code::PhaseMapReversesOrder,
                 "",
                 format!(
                     "--phase-map puts {b} before {a}, the reverse of Maistra's order; no priority can repair that"

@@ -8,20 +8,24 @@ use std::path::PathBuf;
 pub const EXIT_CODES: &str = "\
 Exit codes:
   0  every ServiceMeshExtension was converted (warnings may have been printed)
-  1  some object could not be converted (each has an ERROR on stderr)
+  1  some object could not be converted, or a ServiceMeshExtension was left
+     behind (another group, inside a ConfigMap or other wrapper, a List in a
+     List): each has an ERROR on stderr
   2  usage error, or an input that could not be read or parsed
   3  with --strict: a WARN nobody acknowledged (--allow)";
 
 pub const MIGRATE_EXIT_CODES: &str = "\
 Exit codes:
   0  done: every ServiceMeshExtension was converted, or none was found
-  1  some object could not be converted (each has an ERROR on stderr; its
-     file keeps it as it was)
+  1  some object could not be converted, a file still holds one sme2wasm
+     does not convert, or with --verify its plugin would be refused (each
+     has an ERROR on stderr; its file keeps it as it was)
   2  usage error (no PATH to write), a tree not safe to rewrite (not in a
      git work tree, uncommitted changes), or a file that could not be read,
      parsed or written
   3  with --strict: a WARN nobody acknowledged (--allow)
-  4  with --check: ServiceMeshExtensions remain (nothing was written)";
+  4  with --check: ServiceMeshExtensions remain, converted or not (nothing
+     was written; every file that would still hold one is named)";
 
 const MIGRATE_EXAMPLES: &str = "\
 Examples:
@@ -31,6 +35,7 @@ Examples:
   sme2wasm migrate --check                # CI gate: exit 4 while any SME remains
   sme2wasm migrate . --image-map images.yaml --report migrate.json
   sme2wasm migrate . --repack --registry registry.example.com/wasm -j 4
+  sme2wasm migrate . --image-map images.yaml --verify # do not write plugins Envoy would refuse
 
 Files are rewritten in place, atomically; everything that is not a
 ServiceMeshExtension stays byte for byte. Notifications (INFO, WARN, ERROR,
@@ -48,10 +53,13 @@ Examples:
   sme2wasm convert < extension.yaml > wasmplugin.yaml
   sme2wasm repack quay.io/acme/filter:1.0 --tag-suffix -wasm --image-map images.yaml
   sme2wasm migrate gitops/ --image-map images.yaml --diff
+  sme2wasm verify gitops/ --image-map images.yaml
+  sme2wasm explain W104      # what a notification's code means, what to do
 
 Exit codes (each command's --help has its own):
   0  done
-  1  some object or image could not be converted or repacked (an ERROR says which)
+  1  some object or image could not be converted or repacked, or a plugin does
+     not behave the same (verify) (an ERROR says which)
   2  usage error, or an input that could not be read or parsed
   3  with --strict: a WARN nobody acknowledged (--allow) (convert, migrate)
   4  with migrate --check: ServiceMeshExtensions remain";
@@ -74,7 +82,8 @@ go to stderr.";
     long_about = "Migrate Maistra ServiceMeshExtension (SME) resources and images to Istio \
 WasmPlugin: `convert` rewrites resources faithfully (same plugins, order, configuration and \
 scope) and names every loss or change; `repack` rebuilds SME images as WasmPlugin images and \
-prints the digest to pin; `migrate` rewrites a whole GitOps repository in place.",
+prints the digest to pin; `migrate` rewrites a whole GitOps repository in place; `verify` \
+runs each plugin as Envoy would under Maistra's and Istio's configuration and compares.",
     after_help = TOP_HELP,
     propagate_version = true
 )]
@@ -145,6 +154,33 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Check that each converted plugin loads in Envoy and behaves under
+    /// Istio's configuration as it did under Maistra's
+    Verify(crate::verify::VerifyArgs),
+    /// Explain a notification's code (as printed in `WARN[W104]`): what it
+    /// means and what to do
+    #[command(after_help = EXPLAIN_HELP)]
+    Explain(ExplainArgs),
+}
+
+const EXPLAIN_HELP: &str = "\
+Examples:
+  sme2wasm explain W104
+  sme2wasm explain no-selector-gateway-loses-plugin
+  sme2wasm explain --list        # every code, one a line
+
+Exit codes:
+  0  done
+  2  no such code";
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The code (W104), its number (104) or its name
+    #[arg(required_unless_present = "list")]
+    pub code: Option<String>,
+    /// List every code with its name and level
+    #[arg(long, conflicts_with = "code")]
+    pub list: bool,
 }
 
 const COMPLETIONS_EXAMPLES: &str = "\
@@ -300,6 +336,20 @@ pub struct MigrateArgs {
     /// each is checked on its own before writing
     #[arg(long)]
     pub recurse_repositories: bool,
+
+    /// First run `sme2wasm verify` on every SME (reading its image with the
+    /// registry flags below); a plugin Envoy would refuse under its new
+    /// configuration, while it worked under its old one, is not written
+    #[arg(long, conflicts_with = "check")]
+    pub verify: bool,
+
+    /// With --verify: run this module for every SME instead of its image
+    #[arg(long, value_name = "FILE.wasm", requires = "verify")]
+    pub verify_module: Option<PathBuf>,
+
+    /// With --verify: write such plugins anyway
+    #[arg(long, requires = "verify")]
+    pub force: bool,
 
     #[command(flatten)]
     pub conversion: ConversionArgs,

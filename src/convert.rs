@@ -5,7 +5,7 @@
 use crate::imagemap::{digest_hex, ImageMap, ImageMapEntry};
 use crate::manifest::Manifest;
 use crate::mapping::{PhaseMap, SmePhase};
-use crate::notify::{Level, Notification, Source};
+use crate::notify::{Code, Level, Notification, Source};
 use crate::order::{self, Item};
 use crate::sme::{ApiVersion, Config, ServiceMeshExtension};
 use crate::wasmplugin::{
@@ -27,6 +27,9 @@ pub struct Options {
     /// Defaults for phase and priority (an SME image's manifest.yaml).
     pub manifest: Option<Manifest>,
     pub image_map: Option<ImageMap>,
+    /// SMEs (`namespace/name`) whose plugin must not be written, and why
+    /// (`migrate --verify`).
+    pub refuse: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for Options {
@@ -39,6 +42,7 @@ impl Default for Options {
             plugin_name: true,
             manifest: None,
             image_map: None,
+            refuse: Default::default(),
         }
     }
 }
@@ -243,7 +247,7 @@ impl<'o> Converter<'o> {
             let first = &self.sources[first_owner];
             self.notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::DuplicateSme,
                     &key,
                     format!("the same ServiceMeshExtension was already read at {first}; both are converted"),
                 )
@@ -251,7 +255,14 @@ impl<'o> Converter<'o> {
                 .advice("convert base and overlay separately, or render them first (kustomize build), so that one cluster object gives one WasmPlugin"),
             );
         }
-        let result = convert_owned(sme, site, self.opts, &mut self.notes);
+        let result = match (
+            convert_owned(sme, site, self.opts, &mut self.notes),
+            self.opts.refuse.contains_key(&key),
+        ) {
+            // `migrate --verify` already said why (an ERROR).
+            (Some(_), true) => None,
+            (result, _) => result,
+        };
         let owner = self.ends.len();
         self.ends.push(self.notes.len());
         self.sources.push(site.source());
@@ -292,7 +303,7 @@ impl<'o> Converter<'o> {
                     later.push(a.owner);
                     self.notes.push(
                         Notification::new(
-                            Level::Error,
+                            Code::OrderConflict,
                             self.items[a.order].object(),
                             message.clone(),
                         )
@@ -322,7 +333,7 @@ impl<'o> Converter<'o> {
             later.push(owner);
             self.notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::PriorityChanged,
                     me.object(),
                     format!(
                         "priority changed from {} to {} so that it still runs {relation} {} as in Maistra ({why})",
@@ -409,7 +420,7 @@ fn resolve_phase(
         (Some(spec), Some(st)) if *spec != st => {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::StatusPhase,
                     &obj,
                     format!("status.phase {st} differs from spec.phase {spec}; istiod applied {st}, so the WasmPlugin keeps it"),
                 )
@@ -433,7 +444,7 @@ fn resolve_phase(
             Some((Some(p), from)) => {
                 notes.push(
                     Notification::new(
-                        Level::Info,
+                        Code::PhaseFromManifest,
                         &obj,
                         format!("spec.phase is not set; Maistra used {p} from {from}"),
                     )
@@ -447,7 +458,7 @@ fn resolve_phase(
             _ => {
                 notes.push(
                     Notification::new(
-                        Level::Error,
+                        Code::PhaseUnknown,
                         &obj,
                         "spec.phase is not set and no manifest.yaml says which phase the image declares",
                     )
@@ -471,7 +482,7 @@ fn resolve_priority(
         (Some(spec), Some(st)) if spec != st => {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::StatusPriority,
                     sme.object(),
                     format!("status.priority {st} differs from spec.priority {spec}; istiod applied {st}, so the WasmPlugin keeps it"),
                 )
@@ -498,7 +509,7 @@ fn resolve_priority(
             };
             notes.push(
                 Notification::new(
-                    Level::Info,
+                    Code::PriorityExplicit,
                     sme.object(),
                     format!("spec.priority is not set; Maistra used {value} ({from}), written explicitly because Istio sorts an unset priority last"),
                 )
@@ -533,7 +544,7 @@ fn resolve_url(
     if let Some(e) = entry {
         notes.push(
             Notification::new(
-                Level::Info,
+                Code::ImageRepacked,
                 sme.object(),
                 format!(
                     "image {image} becomes the repacked {}, pinned to {}",
@@ -547,16 +558,18 @@ fn resolve_url(
     let (url, _) = plugin_url(image, None);
     notes.push(
         Notification::new(
-            Level::Warn,
+            Code::ImageNotRepacked,
             sme.object(),
             format!("image {image} has not been repacked: unless it already holds /plugin.wasm, Istio's fetcher refuses it"),
         )
         .at(site.field("spec.image"))
-        .code("W200")
         .advice("run `sme2wasm repack` on it and convert again with --image-map"),
     );
     (url, None)
 }
+
+/// What to do about a plugin that will receive an empty configuration.
+const VERIFY_ADVICE: &str = "run `sme2wasm verify` on it to see whether the plugin still loads and behaves the same, and give it a pluginConfig if not";
 
 fn convert_config(
     sme: &ServiceMeshExtension,
@@ -567,7 +580,7 @@ fn convert_config(
     let obj = sme.object();
     let from_object = matches!(config, Config::Object(_));
     let error = |message: String| {
-        Notification::new(Level::Error, &obj, message)
+        Notification::new(Code::ConfigNotObject, &obj, message)
             .at(site.field("spec.config"))
             .advice("a WasmPlugin's pluginConfig is a JSON object (a protobuf Struct); change the plugin to read a JSON object, then set spec.config to one")
     };
@@ -575,23 +588,24 @@ fn convert_config(
         Config::Absent => {
             notes.push(
                 Notification::new(
-                    Level::Info,
+                    Code::ConfigNull,
                     &obj,
-                    "no spec.config: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives none",
+                    "no spec.config: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives an empty one, and may behave differently",
                 )
-                .at(site.source()),
+                .at(site.source())
+                .advice(VERIFY_ADVICE),
             );
             return Ok(None);
         }
         Config::Object(m) if m.is_empty() => {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::ConfigEmptyObject,
                     &obj,
                     "spec.config is an empty object: the plugin used to receive the text `{}`, but Istio passes no configuration at all for an empty pluginConfig",
                 )
                 .at(site.field("spec.config"))
-                .advice("make sure the plugin accepts an empty configuration"),
+                .advice(VERIFY_ADVICE),
             );
             m
         }
@@ -603,11 +617,12 @@ fn convert_config(
         {
             notes.push(
                 Notification::new(
-                    Level::Info,
+                    Code::ConfigNull,
                     &obj,
-                    "the v1alpha1 config string is empty: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives none",
+                    "the v1alpha1 config string is empty: the WasmPlugin has no pluginConfig; the plugin used to receive the text `null` as its configuration and now receives an empty one, and may behave differently",
                 )
-                .at(site.field("spec.config")),
+                .at(site.field("spec.config"))
+                .advice(VERIFY_ADVICE),
             );
             return Ok(None);
         }
@@ -616,7 +631,7 @@ fn convert_config(
                 Ok(serde_json::Value::Object(o)) => {
                     notes.push(
                         Notification::new(
-                            Level::Info,
+                            Code::ConfigReserialized,
                             &obj,
                             "the v1alpha1 string config is a JSON object and becomes pluginConfig; the plugin now receives it re-serialized (spacing and number formatting may differ)",
                         )
@@ -664,7 +679,7 @@ fn convert_config(
     for path in inexact {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::ConfigRounded,
                 &obj,
                 format!("{path} is an integer beyond 2^53: a Struct stores numbers as doubles, so the plugin receives a rounded value"),
             )
@@ -685,14 +700,18 @@ fn target_namespace(
 ) -> Option<String> {
     match (&sme.namespace, &opts.new_root_namespace) {
         (Some(ns), Some(new)) if *ns == opts.root_namespace => {
+            let secret = !sme.image_pull_secrets.is_empty();
             let mut n = Notification::new(
-                Level::Info,
+                if secret {
+                    Code::MeshWidePullSecret
+                } else {
+                    Code::MeshWide
+                },
                 sme.object(),
                 format!("mesh-wide: the WasmPlugin goes to the new root namespace {new}"),
             )
             .at(site.field("metadata.namespace"));
-            if !sme.image_pull_secrets.is_empty() {
-                n.level = Level::Warn;
+            if secret {
                 n.advice = format!("create the pull secret in {new} too").into();
             }
             notes.push(n);
@@ -738,7 +757,7 @@ fn yaml11_config(map: Mapping, site: &Site, obj: &str, notes: &mut Vec<Notificat
         let what = if d.is_key { "key" } else { "value" };
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::ConfigYaml11,
                 obj,
                 format!(
                     "spec.config{path}: kubectl reads the plain {what} `{}` with YAML 1.1 rules as {}, which is what the cluster held and the plugin received; the WasmPlugin keeps that",
@@ -781,7 +800,7 @@ pub fn convert_owned(
     let before = notes.len();
     for (path, why) in &sme.invalid_fields {
         notes.push(
-            Notification::new(Level::Error, &obj, format!("{path} {why}"))
+            Notification::new(Code::InvalidField, &obj, format!("{path} {why}"))
                 .at(site.field(path))
                 .advice("fix the field; Maistra's API would have refused it"),
         );
@@ -789,7 +808,7 @@ pub fn convert_owned(
     for path in &sme.unknown_fields {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::UnknownField,
                 &obj,
                 format!(
                     "{path} is not part of the ServiceMeshExtension API and is not carried over"
@@ -803,7 +822,7 @@ pub fn convert_owned(
         Some(i) if !i.trim().is_empty() => i.trim().to_string(),
         _ => {
             notes.push(
-                Notification::new(Level::Error, &obj, "spec.image is missing")
+                Notification::new(Code::MissingImage, &obj, "spec.image is missing")
                     .at(site.source())
                     .advice("set spec.image to the extension's image"),
             );
@@ -840,7 +859,7 @@ pub fn convert_owned(
                     "spec.phase"
                 };
                 notes.push(
-                    Notification::new(Level::Error, &obj, message)
+                    Notification::new(Code::InvalidPhase, &obj, message)
                         .at(site.field(field))
                         .advice("Maistra never applied an SME with this phase; converting it would switch it on. Correct the phase if the extension is meant to run, or delete it"),
                 );
@@ -852,7 +871,7 @@ pub fn convert_owned(
     if i32::try_from(priority.value).is_err() {
         notes.push(
             Notification::new(
-                Level::Error,
+                Code::PriorityRange,
                 &obj,
                 format!(
                     "priority {} ({}) does not fit in int32, which WasmPlugin requires",
@@ -866,7 +885,7 @@ pub fn convert_owned(
     if let Some(false) = sme.status.as_ref().and_then(|s| s.ready) {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::NotReady,
                 &obj,
                 "status.deployment.ready is false: Maistra did not apply this extension, but the WasmPlugin will be active",
             )
@@ -879,7 +898,7 @@ pub fn convert_owned(
         if sp.slot() != pp.slot() {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::PhaseMapped,
                     &obj,
                     format!("phase {sp} becomes {pp} by --phase-map: the plugin now runs at another place relative to Istio's authentication, authorization and stats filters"),
                 )
@@ -894,7 +913,7 @@ pub fn convert_owned(
         Some("Never") => {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::PullPolicyNever,
                     &obj,
                     "imagePullPolicy Never has no WasmPlugin equivalent and is dropped; Istio's default applies (Always for a :latest tag, else IfNotPresent)",
                 )
@@ -905,7 +924,7 @@ pub fn convert_owned(
         Some(other) => {
             notes.push(
                 Notification::new(
-                    Level::Error,
+                    Code::InvalidPullPolicy,
                     &obj,
                     format!("imagePullPolicy {other:?} is not IfNotPresent, Always or Never"),
                 )
@@ -918,7 +937,7 @@ pub fn convert_owned(
     if sme.image_pull_secrets.len() > 1 {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::ExtraPullSecrets,
                 &obj,
                 format!(
                     "a WasmPlugin takes one imagePullSecret: {} is kept, {} dropped",
@@ -933,7 +952,7 @@ pub fn convert_owned(
     if let Some(secret) = &image_pull_secret {
         notes.push(
             Notification::new(
-                Level::Info,
+                Code::PullSecretKind,
                 &obj,
                 format!("imagePullSecret {secret} must be a kubernetes.io/dockerconfigjson secret in the WasmPlugin's namespace"),
             )
@@ -948,7 +967,7 @@ pub fn convert_owned(
         if let GatewayEvidence::Guessed(label) = &evidence {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::GatewayByLabel,
                     &obj,
                     format!("taken for a gateway from the label {label}: no match, so on a gateway the plugin keeps every listener; on a sidecar it would now also run on outbound traffic"),
                 )
@@ -958,7 +977,7 @@ pub fn convert_owned(
         } else if is_gateway {
             notes.push(
                 Notification::new(
-                    Level::Info,
+                    Code::GatewaySelector,
                     &obj,
                     "the selector picks a gateway: no match, so the plugin keeps running on every gateway listener as before",
                 )
@@ -969,7 +988,7 @@ pub fn convert_owned(
             if sme.selector.is_empty() {
                 notes.push(
                     Notification::new(
-                        Level::Warn,
+                        Code::NoSelectorGatewayLosesPlugin,
                         &obj,
                         "no selector: match mode SERVER keeps sidecars inbound-only as before, but on Istio 1.16+ a gateway in scope counts as CLIENT and loses the plugin",
                     )
@@ -979,7 +998,7 @@ pub fn convert_owned(
             } else {
                 notes.push(
                     Notification::new(
-                        Level::Info,
+                        Code::MatchServer,
                         &obj,
                         "match mode SERVER keeps the plugin on inbound traffic only, as before (WasmPlugins otherwise apply to outbound too); no label marks the selected workloads as a gateway",
                     )
@@ -990,7 +1009,7 @@ pub fn convert_owned(
     } else {
         notes.push(
             Notification::new(
-                Level::Warn,
+                Code::NoMatchField,
                 &obj,
                 format!("Istio {} has no match field: the plugin also applies to outbound traffic, which the SME never did", opts.istio_version),
             )
@@ -1029,11 +1048,26 @@ pub fn convert_owned(
         },
     };
     let problems = plugin.validate(opts.istio_version);
+    if owned.selector.len() > wasmplugin::MAX_SELECTOR_LABELS && problems.is_empty() {
+        notes.push(
+            Notification::new(
+                Code::TooManyLabels,
+                &obj,
+                format!(
+                    "the selector has {} labels: Istio {} takes them, but from 1.23 on the CRD allows at most {}, and the API server will refuse this WasmPlugin after an upgrade",
+                    owned.selector.len(),
+                    opts.istio_version,
+                    wasmplugin::MAX_SELECTOR_LABELS
+                ),
+            )
+            .at(site.field("spec.workloadSelector")),
+        );
+    }
     if !problems.is_empty() {
         for p in problems {
             notes.push(
                 Notification::new(
-                    Level::Error,
+                    Code::InvalidWasmPlugin,
                     &obj,
                     format!("the WasmPlugin would be invalid: {p}"),
                 )

@@ -9,9 +9,9 @@ use crate::notify::{Level, Notification};
 use serde_sarif::sarif;
 use std::io::Write;
 
-/// A notification's stable code, where it has one.
-pub fn code_of(n: &Notification) -> Option<&'static str> {
-    n.code
+/// A notification's stable code (`W104`).
+pub fn code_of(n: &Notification) -> &'static str {
+    n.code.as_str()
 }
 
 /// What a run prints after its notifications: a one-line summary for
@@ -138,9 +138,7 @@ pub fn plain(n: &Notification, allowed: Option<&Allowed>, color: bool) -> String
 pub fn json(n: &Notification, allowed: Option<&Allowed>) -> serde_json::Value {
     let mut v = serde_json::to_value(n).expect("a notification serialises");
     if let Some(o) = v.as_object_mut() {
-        if let Some(code) = code_of(n) {
-            o.insert("code".into(), code.into());
-        }
+        o.insert("code".into(), code_of(n).into());
         if let Some(a) = allowed {
             o.insert(
                 "suppressed".into(),
@@ -180,7 +178,7 @@ pub fn github(n: &Notification, allowed: Option<&Allowed>) -> String {
             props.push(format!("col={c}"));
         }
     }
-    let mut title = code_of(n).map_or_else(|| format!("sme2wasm {}", n.level), str::to_string);
+    let mut title = code_of(n).to_string();
     if allowed.is_some() {
         title.push_str(" (allowed)");
     }
@@ -230,11 +228,11 @@ fn sarif_level(level: Level) -> sarif::ResultLevel {
 
 /// The rules: every catalogue entry.
 fn rules() -> Vec<sarif::ReportingDescriptor> {
-    crate::notify::catalogue()
+    crate::notify::catalogue::RULES
         .iter()
         .map(|e| {
             sarif::ReportingDescriptor::builder()
-                .id(e.code)
+                .id(e.code.as_str())
                 .name(e.name)
                 .short_description(
                     sarif::MultiformatMessageString::builder()
@@ -287,13 +285,11 @@ pub fn sarif(notes: &Notes, summary: &serde_json::Value) -> sarif::Sarif {
                 .message(message)
                 .level(serde_json::to_value(sarif_level(n.level)).expect("serialises"))
                 .build();
-            if let Some(code) = code_of(n) {
-                tn.descriptor = Some(
-                    sarif::ReportingDescriptorReference::builder()
-                        .id(code)
-                        .build(),
-                );
-            }
+            tn.descriptor = Some(
+                sarif::ReportingDescriptorReference::builder()
+                    .id(code_of(n))
+                    .build(),
+            );
             tool_notes.push(tn);
             continue;
         };
@@ -319,7 +315,7 @@ pub fn sarif(notes: &Notes, summary: &serde_json::Value) -> sarif::Sarif {
             .level(sarif_level(n.level))
             .locations(vec![location])
             .build();
-        let code = code_of(n).unwrap_or("sme2wasm");
+        let code = code_of(n);
         result.rule_id = Some(code.to_string());
         result.rule_index = index_of(code).map(|i| i as i64);
         if let Some(a) = a {
@@ -373,21 +369,20 @@ mod tests {
     fn github_escapes_data_and_properties() {
         assert_eq!(escape_data("50% a\r\nb: c, d"), "50%25 a%0D%0Ab: c, d");
         assert_eq!(escape_property("a:b,c%\n"), "a%3Ab%2Cc%25%0A");
-        let n = Notification::new(Level::Warn, "ns/a", "x\ny")
-            .at(Source::new("d,ir/f:1.yaml", 3))
-            .code("W200");
+        let n = Notification::new(crate::notify::Code::ImageNotRepacked, "ns/a", "x\ny")
+            .at(Source::new("d,ir/f:1.yaml", 3));
         assert_eq!(
             github(&n, None),
-            "::warning file=d%2Cir/f%3A1.yaml,line=3,title=W200::ns/a: x%0Ay"
+            "::warning file=d%2Cir/f%3A1.yaml,line=3,title=W103::ns/a: x%0Ay"
         );
         let allowed = Allowed {
             kind: "external",
             justification: "ok".into(),
-            by: "--allow W200".into(),
+            by: "--allow W103".into(),
         };
         assert_eq!(
             github(&n, Some(&allowed)),
-            "::notice file=d%2Cir/f%3A1.yaml,line=3,title=W200 (allowed)::ns/a: x%0Ay (allowed by --allow W200: ok)"
+            "::notice file=d%2Cir/f%3A1.yaml,line=3,title=W103 (allowed)::ns/a: x%0Ay (allowed by --allow W103: ok)"
         );
     }
 

@@ -87,17 +87,148 @@ pub fn can_overlap(a: &Item, b: &Item, root_namespace: &str) -> bool {
 /// Returns the changes (empty when every priority can stay), or an error
 /// when the required priorities leave int32.
 pub fn reconcile(items: &[Item], root_namespace: &str) -> Result<Vec<Change>, String> {
+    reconcile_with(items, root_namespace, true)
+}
+
+/// `reconcile`, with or without the search for fewer changes than the
+/// chain method makes (`exact`).
+fn reconcile_with(
+    items: &[Item],
+    root_namespace: &str,
+    exact: bool,
+) -> Result<Vec<Change>, String> {
     let mut changes = Vec::new();
     for phase in PluginPhase::ALL {
         let group: Vec<usize> = (0..items.len())
             .filter(|&i| items[i].plugin_phase == phase)
             .collect();
         for component in components(items, &group, root_namespace) {
-            changes.extend(reconcile_component(items, component, root_namespace)?);
+            changes.extend(reconcile_component(
+                items,
+                component,
+                root_namespace,
+                exact,
+            )?);
         }
     }
     changes.sort_by_key(|c| c.index);
     Ok(changes)
+}
+
+/// Components up to this size get the search for the fewest changes.
+const EXACT_LIMIT: usize = 48;
+/// Kept sets tried at most, per component, in that search.
+const EXACT_BUDGET: usize = 20_000;
+
+/// The fewest priorities to change so that every pair of positions that
+/// can meet (`edges`: `(k, m)` with `k` before `m` in Maistra's order) is
+/// strictly ordered, trying only fewer than `fewer_than` changes; `None`
+/// when there is no such set (or the search is over budget). Returns the
+/// new priorities.
+///
+/// The chain method orders a whole component, also SMEs that can never
+/// meet (two namespaces that only share the root namespace's SMEs); this
+/// search constrains only the pairs that meet. For a set of positions to
+/// keep, the others can be given values iff the kept ones leave room: the
+/// lowest value each position may take (one above everything it must run
+/// before) and the highest (one below everything it must run after) are
+/// worked out in one pass each, and every kept priority must lie between.
+fn fewest_changes(p: &[i64], edges: &[(usize, usize)], fewer_than: usize) -> Option<Vec<i64>> {
+    let n = p.len();
+    let (lo_bound, hi_bound) = (i64::from(i32::MIN), i64::from(i32::MAX));
+    let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut pred: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &(a, b) in edges {
+        succ[a].push(b);
+        pred[b].push(a);
+    }
+    // The values for a kept set (`kept[k]`), or `None` when it leaves no room.
+    let assign = |kept: &[bool]| -> Option<Vec<i64>> {
+        let mut lo = vec![lo_bound; n];
+        for k in (0..n).rev() {
+            let need = succ[k].iter().map(|&m| lo[m] + 1).max().unwrap_or(lo_bound);
+            lo[k] = if kept[k] {
+                if p[k] < need {
+                    return None;
+                }
+                p[k]
+            } else {
+                need
+            };
+        }
+        let mut hi = vec![hi_bound; n];
+        for k in 0..n {
+            let room = pred[k].iter().map(|&m| hi[m] - 1).min().unwrap_or(hi_bound);
+            hi[k] = if kept[k] {
+                if p[k] > room {
+                    return None;
+                }
+                p[k]
+            } else {
+                room
+            };
+            if lo[k] > hi[k] {
+                return None;
+            }
+        }
+        // In Maistra's order, each moved priority as close to its old value
+        // as the room and the positions already given allow.
+        let mut out = vec![0i64; n];
+        for k in 0..n {
+            out[k] = if kept[k] {
+                p[k]
+            } else {
+                let below = pred[k]
+                    .iter()
+                    .map(|&m| out[m] - 1)
+                    .min()
+                    .unwrap_or(hi_bound);
+                p[k].clamp(lo[k], hi[k].min(below))
+            };
+        }
+        Some(out)
+    };
+    let mut tried = 0usize;
+    for changed in 1..fewer_than.min(n + 1) {
+        // Every set of `changed` positions, in lexicographic order.
+        let mut pick: Vec<usize> = (0..changed).collect();
+        loop {
+            tried += 1;
+            if tried > EXACT_BUDGET {
+                return None;
+            }
+            let mut kept = vec![true; n];
+            for &k in &pick {
+                kept[k] = false;
+            }
+            if let Some(values) = assign(&kept) {
+                return Some(values);
+            }
+            // The next combination.
+            let mut i = changed;
+            loop {
+                if i == 0 {
+                    break;
+                }
+                i -= 1;
+                if pick[i] < n - changed + i {
+                    pick[i] += 1;
+                    for j in i + 1..changed {
+                        pick[j] = pick[j - 1] + 1;
+                    }
+                    break;
+                }
+                if i == 0 {
+                    i = usize::MAX;
+                    break;
+                }
+            }
+            if i == usize::MAX {
+                break;
+            }
+        }
+    }
+    None
 }
 
 /// Connected components of the "can reach a common workload" relation.
@@ -198,6 +329,7 @@ fn reconcile_component(
     items: &[Item],
     mut comp: Vec<usize>,
     root: &str,
+    exact: bool,
 ) -> Result<Vec<Change>, String> {
     // Maistra's order (`maistra_cmp`), with the `name + image` keys built
     // once rather than for every comparison.
@@ -269,16 +401,30 @@ fn reconcile_component(
         }
         new[k] = new[k].clamp(lo, hi);
     }
-    let new: Vec<i128> = new[1..=n].to_vec();
+    let mut new: Vec<i64> = new[1..=n]
+        .iter()
+        .map(|&v| i64::try_from(v).expect("kept inside int32 by the sentinels"))
+        .collect();
+    // The chain above orders the whole component; fewer changes may do
+    // where some of its SMEs never meet.
+    let chain_changes = (0..n).filter(|&k| new[k] != p[k]).count();
+    if exact && n <= EXACT_LIMIT && chain_changes > 1 {
+        let edges: Vec<(usize, usize)> = (0..n)
+            .flat_map(|a| (a + 1..n).map(move |b| (a, b)))
+            .filter(|&(a, b)| finder.meets(a, b))
+            .collect();
+        if let Some(fewer) = fewest_changes(&p, &edges, chain_changes) {
+            new = fewer;
+        }
+    }
     let mut changes = Vec::new();
     for k in 0..n {
-        let value = i64::try_from(new[k]).expect("kept inside int32 by the sentinels");
-        if value != p[k] {
+        if new[k] != p[k] {
             let (partner, before) = partner_of(&finder, k);
             changes.push(Change {
                 index: comp[k],
                 old: p[k],
-                new: value,
+                new: new[k],
                 partner: comp[partner],
                 before,
             });
@@ -296,11 +442,23 @@ fn partner_of(finder: &Finder, k: usize) -> (usize, bool) {
     if let Some(m) = finder.prev_meeting(k) {
         return (m, false);
     }
-    if k + 1 < finder.p.len() {
-        (k + 1, true)
-    } else {
-        (k.saturating_sub(1), false)
-    }
+    // A position it meets (one always exists in a component of two or
+    // more), the nearest first: never one it cannot meet.
+    let n = finder.p.len();
+    (1..n)
+        .flat_map(|d| {
+            [
+                (k + d < n).then(|| (k + d, true)),
+                k.checked_sub(d).map(|m| (m, false)),
+            ]
+        })
+        .flatten()
+        .find(|&(m, _)| finder.meets(k, m))
+        .unwrap_or(if k + 1 < n {
+            (k + 1, true)
+        } else {
+            (k.saturating_sub(1), false)
+        })
 }
 
 /// Finds, for a position of a component in Maistra's order, the next
@@ -663,11 +821,21 @@ mod reference {
         if let Some(m) = (0..k).rev().find(|&m| p[m] <= p[k] && meets(m)) {
             return (m, false);
         }
-        if k + 1 < comp.len() {
-            (k + 1, true)
-        } else {
-            (k.saturating_sub(1), false)
-        }
+        let n = comp.len();
+        (1..n)
+            .flat_map(|d| {
+                [
+                    (k + d < n).then(|| (k + d, true)),
+                    k.checked_sub(d).map(|m| (m, false)),
+                ]
+            })
+            .flatten()
+            .find(|&(m, _)| meets(m))
+            .unwrap_or(if k + 1 < n {
+                (k + 1, true)
+            } else {
+                (k.saturating_sub(1), false)
+            })
     }
 }
 
@@ -716,7 +884,10 @@ mod equivalence {
         #![proptest_config(ProptestConfig::with_cases(2000))]
         #[test]
         fn same_changes_as_the_pairwise_reconcile(items in prop::collection::vec(item(), 0..40)) {
-            prop_assert_eq!(reconcile(&items, "root"), reference::reconcile(&items, "root"));
+            prop_assert_eq!(
+                reconcile_with(&items, "root", false),
+                reference::reconcile(&items, "root")
+            );
         }
     }
 }
@@ -814,6 +985,31 @@ mod tests {
         let ch = reconcile(&items, "istio-system").unwrap();
         assert_eq!(ch.len(), 1);
         assert_eq!(ch[0].new, i64::from(i32::MAX) - 1);
+    }
+
+    #[test]
+    fn smes_that_never_meet_are_not_ordered() {
+        // ns1/a and ns2/b never meet; the root namespace's r and s meet both.
+        let items = vec![
+            item("ns1", "a", SmePhase::PostAuthN, 1),
+            item("ns2", "b", SmePhase::PreAuthZ, 10),
+            item("istio-system", "r", SmePhase::PreAuthZ, 0),
+            item("istio-system", "s", SmePhase::PreAuthZ, 0),
+        ];
+        let changes = reconcile(&items, "istio-system").unwrap();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        assert_eq!((changes[0].index, changes[0].new), (3, -1));
+        // Its partner is one it meets.
+        assert!(can_overlap(
+            &items[changes[0].index],
+            &items[changes[0].partner],
+            "istio-system"
+        ));
+        // The chain method orders all four and moves two.
+        assert_eq!(
+            reconcile_with(&items, "istio-system", false).unwrap().len(),
+            2
+        );
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crate::image::source::{Selector, Store};
 use crate::image::wasm::{self, ModuleInfo};
 use crate::image::ImageRef;
 use crate::imagemap::{ImageMap, ImageMapEntry};
-use crate::notify::{Level, Notification};
+use crate::notify::{Code, Notification};
 use serde::Serialize;
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -464,9 +464,9 @@ impl Outcome {
             map_from: job.map_from.clone(),
         }
     }
-    fn note(&mut self, level: Level, message: impl Into<std::borrow::Cow<'static, str>>) {
+    fn note(&mut self, code: Code, message: impl Into<std::borrow::Cow<'static, str>>) {
         self.notifications
-            .push(Notification::new(level, self.source.clone(), message));
+            .push(Notification::new(code, self.source.clone(), message));
     }
     /// `SRC -> DST@sha256:…`
     pub fn line(&self) -> Option<String> {
@@ -511,8 +511,11 @@ fn repack_one(ctx: &Context, job: &Job) -> Outcome {
             .strip_prefix(&format!("{}: ", job.source))
             .map(str::to_string)
             .unwrap_or(m);
-        out.notifications
-            .push(Notification::new(Level::Error, job.written.clone(), m));
+        out.notifications.push(Notification::new(
+            Code::RepackFailed,
+            job.written.clone(),
+            m,
+        ));
     }
     out
 }
@@ -526,7 +529,7 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
     if let (Some(want), Some(have)) = (&ctx.config.platform, &source.platform) {
         if want.os != have.os || want.architecture != have.architecture {
             out.note(
-                Level::Warn,
+                Code::PlatformMismatch,
                 format!("--platform {want} asked, but the image is a single {have} image; repacking it as {have}"),
             );
         }
@@ -548,7 +551,7 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
             out.destination = Some(src.pinned(&source.manifest_digest));
             out.map_to = map_target(ctx, job, src, out);
             out.note(
-                Level::Info,
+                Code::AlreadyMigrated,
                 "already migrated: one gzip layer with /plugin.wasm, as Istio's fetcher wants; left as it is",
             );
             return Ok(());
@@ -564,11 +567,12 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
     let module_path = manifest.module.trim();
     let info = wasm::check(&module)
         .map_err(|e| format!("{src}: module /{path} (from manifest.yaml `module: {module_path}`): {e}; nothing was pushed"))?;
-    if info.abi_versions.is_empty() {
-        out.note(Level::Warn, format!("module /{path} exports no proxy_abi_version_* function; Envoy will not load it as a proxy-wasm module"));
-    }
+    // Envoy's load check (ABI, imports, allocator): a module it would refuse is not pushed.
+    crate::verify::abi::load_check(&module).map_err(|e| {
+        format!("{src}: module /{path}: Envoy would refuse to load it: {e}; nothing was pushed (`sme2wasm verify` runs it as Envoy would)")
+    })?;
     out.note(
-        Level::Info,
+        Code::ModuleFound,
         format!(
             "module /{path}: {} bytes, proxy-wasm ABI {}; read {} of {} layers",
             info.size,
@@ -651,7 +655,7 @@ fn push(ctx: &Context, job: &Job, built: &BuiltImage, out: &mut Outcome) -> Resu
     };
     if unchanged {
         out.note(
-            Level::Info,
+            Code::AlreadyPushed,
             format!("{dst} already holds this image; nothing pushed"),
         );
     }
@@ -672,7 +676,7 @@ fn map_target(ctx: &Context, job: &Job, dst: &ImageRef, out: &mut Outcome) -> Op
         _ => {
             if ctx.config.image_map.is_some() {
                 out.note(
-                    Level::Warn,
+                    Code::LayoutNoMapEntry,
                     format!("{dst} is an image layout: it gets no image map entry, since a WasmPlugin cannot pull from it; copy it to a registry and name that reference with --dest-name"),
                 );
             }

@@ -90,13 +90,24 @@ pub const SERVER_SET_METADATA: [&str; 7] = [
 
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// True when the object is a ServiceMeshExtension of a Maistra apiVersion.
+/// True when the object is a ServiceMeshExtension of an apiVersion Maistra
+/// served (`maistra.io/v1` or `maistra.io/v1alpha1`).
 pub fn is_sme(value: &Value) -> bool {
-    kind_of(value) == Some(KIND)
-        && value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.starts_with("maistra.io/"))
+    kind_of(value) == Some(KIND) && ApiVersion::parse(api_version_of(value)).is_some()
+}
+
+/// True when the object is of kind ServiceMeshExtension under any other
+/// apiVersion (`remaining::unknown_group` says why it is not converted).
+pub fn is_other_sme(value: &Value) -> bool {
+    kind_of(value) == Some(KIND) && ApiVersion::parse(api_version_of(value)).is_none()
+}
+
+/// The apiVersion as written, or "" (also for one that is not a string).
+pub fn api_version_of(value: &Value) -> &str {
+    value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 pub fn kind_of(value: &Value) -> Option<&str> {

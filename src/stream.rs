@@ -4,8 +4,10 @@
 //! output: it passes through byte for byte, comments included.
 
 use crate::convert::{Converter, Options, Site};
-use crate::notify::{Level, Notification, Source};
+use crate::notify::{Code, Notification, Source};
+use crate::remaining;
 use crate::sme::{self, ServiceMeshExtension};
+use crate::template;
 use crate::wasmplugin::WasmPlugin;
 use crate::yaml::{self, Value};
 use std::path::{Path, PathBuf};
@@ -169,6 +171,8 @@ enum Piece<'a> {
 /// A document kept as a tree until the order of all SMEs is known.
 struct Tree {
     value: Value,
+    /// `items` (a List) or `objects` (an OpenShift Template).
+    key: &'static str,
     items: Vec<(usize, Option<usize>)>,
 }
 
@@ -244,6 +248,37 @@ fn start_doc(out: &mut String, need_marker: bool, text: &str) {
     } else if need_marker && !body.starts_with("---") {
         out.push_str("---\n");
     }
+}
+
+/// `text` fit for a one-line comment: control characters (line breaks
+/// among them) escaped.
+fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// `text` with every CR that is not followed by LF turned into LF.
+fn lone_cr_to_lf(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains('\r') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() != Some(&'\n') {
+            out.push('\n');
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
 }
 
 /// Replace byte ranges of `text` (in increasing order, not overlapping)
@@ -339,6 +374,10 @@ pub fn convert_inputs(
     let mut converted = 0;
     let mut failed = 0;
     let mut unreadable = 0;
+    // Placeholders of OpenShift Templates, and how each plugin of a
+    // Template object gets them back.
+    let mut tokens = template::Tokens::default();
+    let mut fixups: std::collections::HashMap<usize, template::Fixup> = Default::default();
     for input in inputs {
         for doc in yaml::split_documents(&input.text) {
             let could_be_sme = doc.text.contains(sme::KIND);
@@ -387,7 +426,9 @@ pub fn convert_inputs(
                                     let body = render(&plugin, format);
                                     if !comments.is_empty() && !only_converted {
                                         text.push_str("---\n");
-                                        text.push_str(comments);
+                                        // A lone CR (an old Mac's line
+                                        // break) becomes the output's LF.
+                                        text.push_str(&lone_cr_to_lf(comments));
                                         text.push_str(&body[4..]);
                                     } else {
                                         text = body;
@@ -404,6 +445,7 @@ pub fn convert_inputs(
                                     yaml_out.tree();
                                     pieces.push(Piece::Tree(Box::new(Tree {
                                         value: Value::Null,
+                                        key: "items",
                                         items: vec![(id, None)],
                                     })));
                                 }
@@ -412,7 +454,7 @@ pub fn convert_inputs(
                                 failed += 1;
                                 let comment = format!(
                                 "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
-                                object,
+                                one_line(&object),
                                 crate::fsutil::quote_path(&input.name),
                                 site.line
                             );
@@ -425,50 +467,110 @@ pub fn convert_inputs(
                 }
                 continue;
             }
-            // A List (what `oc get … -o yaml` prints) with SMEs among its items.
+            if sme::is_other_sme(&value) {
+                failed += 1;
+                conv.note(remaining::unknown_group(
+                    sme::api_version_of(&value),
+                    &sme::object_name(&value),
+                    site.source(),
+                ));
+                let comment = format!(
+                    "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
+                    one_line(&sme::object_name(&value)),
+                    one_line(&input.name),
+                    site.line
+                );
+                yaml_out.not_converted(&comment);
+                pieces.push(Piece::NotConverted(comment));
+                continue;
+            }
+            // A List (what `oc get … -o yaml` prints) or an OpenShift
+            // Template with SMEs among its items or objects.
+            let is_template = template::is_template(&value);
+            let key = if is_template { "objects" } else { "items" };
             let mut items = Vec::new();
-            if sme::kind_of(&value) == Some("List") {
-                if let Some(Value::Sequence(seq)) = value.get("items") {
+            if is_template || sme::kind_of(&value) == Some("List") {
+                let params = if is_template {
+                    template::Parameters::of(&value)
+                } else {
+                    template::Parameters::default()
+                };
+                // A List loses an item that is not converted (its ERROR says
+                // so); a Template keeps the object as it was, as migrate does.
+                let lose = |items: &mut Vec<(usize, Option<usize>)>, i: usize| {
+                    if !is_template {
+                        items.push((usize::MAX, Some(i)));
+                    }
+                };
+                if let Some(Value::Sequence(seq)) = value.get(key) {
+                    let mut lines = ItemLines::new(&doc, key, site.line);
                     for (i, item) in seq.iter().enumerate() {
+                        let line = lines.next(item);
+                        let at = Source::new(&input.name, line);
                         if !sme::is_sme(item) {
-                            if sme::kind_of(item) == Some("List") {
-                                conv.note(
-                                    Notification::new(
-                                        Level::Warn,
-                                        "",
-                                        "a List inside a List is passed through as it is: ServiceMeshExtensions in it are not converted",
-                                    )
-                                    .at(Source::new(&input.name, list_item_line(&doc, item, site.line)))
-                                    .advice("flatten the List (its items into the outer items) and convert again"),
-                                );
+                            if let Some(n) = left_in_item(item, at) {
+                                failed += 1;
+                                conv.note(n);
                             }
                             continue;
                         }
-                        let line = list_item_line(&doc, item, site.line);
                         let item_site = Site {
                             file: &input.name,
                             line,
                             doc: None,
                         };
+                        let mut fixup = None;
+                        let prepared;
+                        let item = if is_template {
+                            let p =
+                                template::prepare(item, &params, &mut tokens, &item_site.source());
+                            for n in p.notes {
+                                conv.note(n);
+                            }
+                            if p.failed {
+                                // The object stays in the Template as it was.
+                                failed += 1;
+                                continue;
+                            }
+                            fixup = Some(p.fixup);
+                            prepared = p.value;
+                            &prepared
+                        } else {
+                            item
+                        };
                         let read = ServiceMeshExtension::from_value(item);
                         let Some(sme) = read_sme_from(read, item, &item_site, &mut conv) else {
                             failed += 1;
-                            items.push((usize::MAX, Some(i)));
+                            lose(&mut items, i);
                             continue;
                         };
                         match conv.add(&sme, &item_site) {
                             Some((id, plugin)) => {
                                 converted += 1;
                                 tree_plugins.push((id, plugin));
+                                if let Some(f) = fixup {
+                                    fixups.insert(id, f);
+                                }
                                 items.push((id, Some(i)));
                             }
                             None => {
                                 failed += 1;
-                                items.push((usize::MAX, Some(i)));
+                                lose(&mut items, i);
                             }
                         }
                     }
                 }
+            } else if let Some(path) = remaining::find_sme(&value) {
+                failed += 1;
+                conv.note(remaining::wrapper(
+                    sme::kind_of(&value).unwrap_or(""),
+                    &path,
+                    &sme::object_name(&value),
+                    Source::new(
+                        &input.name,
+                        remaining::kind_line(doc.text).map_or(site.line, |l| doc.start_line + l),
+                    ),
+                ));
             }
             if items.is_empty() && format == Format::Yaml {
                 if !only_converted {
@@ -477,7 +579,7 @@ pub fn convert_inputs(
                 }
             } else if !only_converted || !items.is_empty() {
                 yaml_out.tree();
-                pieces.push(Piece::Tree(Box::new(Tree { value, items })));
+                pieces.push(Piece::Tree(Box::new(Tree { value, key, items })));
             }
         }
     }
@@ -492,8 +594,22 @@ pub fn convert_inputs(
             plugin.spec.priority = *p;
         }
     }
-    let tree_plugins: std::collections::HashMap<usize, WasmPlugin> =
-        tree_plugins.into_iter().collect();
+    let tree_plugins: std::collections::HashMap<usize, Value> = tree_plugins
+        .into_iter()
+        .map(|(id, p)| {
+            let mut v = yaml::to_value(&p);
+            if let Some(f) = fixups.get(&id) {
+                f.apply(&tokens, &mut v);
+            }
+            (id, v)
+        })
+        .collect();
+    let mut notifications = finished.notifications;
+    if !tokens.is_empty() {
+        for n in &mut notifications {
+            tokens.untokenize_note(n);
+        }
+    }
     let output = match format {
         Format::Yaml if yaml_out.in_order && dropped.is_empty() => {
             // The new priorities' digits, one after the other, then the
@@ -535,18 +651,94 @@ pub fn convert_inputs(
     };
     Outcome {
         output,
-        notifications: finished.notifications,
+        notifications,
         converted: converted - dropped.len(),
         failed: failed + dropped.len(),
         unreadable,
     }
 }
 
+/// The ERROR for an item of a List or an object of a Template that is not a
+/// ServiceMeshExtension sme2wasm converts but holds one; `None` when it
+/// holds none.
+pub fn left_in_item(item: &Value, at: Source) -> Option<Notification> {
+    if sme::is_other_sme(item) {
+        return Some(remaining::unknown_group(
+            sme::api_version_of(item),
+            &sme::object_name(item),
+            at,
+        ));
+    }
+    let path = remaining::find_sme(item)?;
+    Some(match sme::kind_of(item) {
+        Some("List") => remaining::list_in_list(at),
+        kind => remaining::wrapper(kind.unwrap_or(""), &path, &sme::object_name(item), at),
+    })
+}
+
 /// A document that does not parse, as an ERROR at the parser's position.
 pub fn parse_error(file: &str, doc: &yaml::Document, e: &yaml::ParseError) -> Notification {
     let mut at = Source::new(file, doc.start_line + e.line.unwrap_or(1) - 1);
     at.column = e.column;
-    Notification::new(Level::Error, "", format!("not valid YAML: {}", e.message)).at(at)
+    Notification::new(
+        Code::InvalidYaml,
+        "",
+        format!("not valid YAML: {}", e.message),
+    )
+    .at(at)
+}
+
+/// The lines of the items of a List (`key` is `items`) or the objects of a
+/// Template (`objects`), each found by its metadata.name below the previous
+/// one's line, starting at the `key:` line (the document's line when the
+/// name cannot be found).
+pub struct ItemLines<'d, 'a> {
+    doc: &'d yaml::Document<'a>,
+    /// 0-based line of the document to search from.
+    from: usize,
+    fallback: usize,
+}
+
+impl<'d, 'a> ItemLines<'d, 'a> {
+    pub fn new(doc: &'d yaml::Document<'a>, key: &str, fallback: usize) -> Self {
+        let from = doc.line_of(&[key]).saturating_sub(doc.start_line);
+        ItemLines {
+            doc,
+            from,
+            fallback,
+        }
+    }
+
+    /// The line of the next item.
+    pub fn next(&mut self, item: &Value) -> usize {
+        let name = item
+            .get("metadata")
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let exact = |quote: &str| {
+            let quoted = format!("name: {quote}{name}{quote}");
+            yaml::lines(self.doc.text)
+                .enumerate()
+                .skip(self.from)
+                .find(|(_, l)| {
+                    let l = l.split(" #").next().unwrap_or(l).trim_end();
+                    l.ends_with(&quoted)
+                        && l[..l.len() - quoted.len()]
+                            .trim_start()
+                            .trim_start_matches("- ")
+                            .is_empty()
+                })
+                .map(|(i, _)| i)
+        };
+        match exact("").or_else(|| exact("'")).or_else(|| exact("\"")) {
+            Some(i) => {
+                self.from = i + 1;
+                self.doc.start_line + i
+            }
+            None => list_item_line(self.doc, item, self.fallback),
+        }
+    }
 }
 
 /// The line of an item of a `kind: List`, found by its metadata.name (the
@@ -579,7 +771,7 @@ fn read_sme_from(
         Ok(s) => Some(s),
         Err(message) => {
             conv.note(
-                Notification::new(Level::Error, sme::object_name(value), message)
+                Notification::new(Code::InvalidSme, sme::object_name(value), message)
                     .at(site.source())
                     .advice("fix the ServiceMeshExtension; it was not converted"),
             );
@@ -595,7 +787,7 @@ fn emit_yaml(
     arena: &str,
     new_priority: &std::collections::HashMap<usize, i64>,
     dropped: &std::collections::HashSet<usize>,
-    plugins: &std::collections::HashMap<usize, WasmPlugin>,
+    plugins: &std::collections::HashMap<usize, Value>,
     only_converted: bool,
 ) -> String {
     let mut out = String::new();
@@ -633,11 +825,11 @@ fn emit_yaml(
                 }
             }
             Piece::Tree(tree) => {
-                let Tree { value, items } = *tree;
+                let Tree { value, key, items } = *tree;
                 if only_converted {
                     for (id, _) in items {
                         if let Some(p) = plugins.get(&id).filter(|_| !dropped.contains(&id)) {
-                            let text = render(p, Format::Yaml);
+                            let text = format!("---\n{}", yaml::to_string(p));
                             start_doc(&mut out, need_marker, &text);
                             out.push_str(&text);
                             need_marker = true;
@@ -645,7 +837,7 @@ fn emit_yaml(
                     }
                     continue;
                 }
-                let value = replace_items(value, &items, dropped, plugins);
+                let value = replace_items(value, key, &items, dropped, plugins);
                 let text = format!("---\n{}", yaml::to_string(&value));
                 start_doc(&mut out, need_marker, &text);
                 out.push_str(&text);
@@ -660,16 +852,17 @@ fn emit_yaml(
 /// they could not be converted).
 fn replace_items(
     mut value: Value,
+    key: &str,
     items: &[(usize, Option<usize>)],
     dropped: &std::collections::HashSet<usize>,
-    plugins: &std::collections::HashMap<usize, WasmPlugin>,
+    plugins: &std::collections::HashMap<usize, Value>,
 ) -> Value {
-    if let Some(Value::Sequence(seq)) = value.get_mut("items") {
+    if let Some(Value::Sequence(seq)) = value.get_mut(key) {
         let mut remove = Vec::new();
         for (id, index) in items {
             let Some(i) = index else { continue };
             match plugins.get(id).filter(|_| !dropped.contains(id)) {
-                Some(p) => seq[*i] = yaml::to_value(p),
+                Some(p) => seq[*i] = p.clone(),
                 None => remove.push(*i),
             }
         }
@@ -684,23 +877,23 @@ fn replace_items(
 fn emit_json(
     pieces: Vec<Piece>,
     dropped: &std::collections::HashSet<usize>,
-    plugins: &std::collections::HashMap<usize, WasmPlugin>,
+    plugins: &std::collections::HashMap<usize, Value>,
     only_converted: bool,
 ) -> String {
     let mut objects: Vec<serde_json::Value> = Vec::new();
     for piece in pieces {
         if let Piece::Tree(tree) = piece {
-            let Tree { value, items } = *tree;
+            let Tree { value, key, items } = *tree;
             if value.is_null() || only_converted {
                 for (id, _) in &items {
                     if let Some(p) = plugins.get(id).filter(|_| !dropped.contains(id)) {
-                        objects.push(serde_json::to_value(p).expect("a plugin serialises"));
+                        objects.push(yaml::to_json(p));
                     }
                 }
                 continue;
             }
             objects.push(yaml::to_json(&replace_items(
-                value, &items, dropped, plugins,
+                value, key, &items, dropped, plugins,
             )));
         }
     }

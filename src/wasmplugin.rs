@@ -115,6 +115,116 @@ impl fmt::Display for IstioVersion {
     }
 }
 
+/// Labels a selector may hold: the CRD's `maxProperties` from Istio 1.23 on.
+pub const MAX_SELECTOR_LABELS: usize = 4096;
+
+/// The CRD that limits selector labels to 4096.
+const LABEL_LIMIT: IstioVersion = IstioVersion {
+    major: 1,
+    minor: 23,
+};
+
+fn is_hex(b: u8) -> bool {
+    b.is_ascii_hexdigit()
+}
+
+/// Why Go's `url.Parse` refuses `url`, or `None`. istiod's webhook parses
+/// the url with it, and the CRD's `isURL` rule (Istio 1.20+) refuses the
+/// same texts: an ASCII control character anywhere, a `%` not followed by
+/// two hex digits (in the host, the path or the fragment; the query is not
+/// decoded), a character a host may not hold, a port that is not digits.
+pub fn go_url_problem(url: &str) -> Option<String> {
+    if let Some(c) = url.chars().find(|c| c.is_ascii_control()) {
+        return Some(format!(
+            "it holds an ASCII control character ({})",
+            c.escape_default()
+        ));
+    }
+    let bad_percent = |part: &str| {
+        let b = part.as_bytes();
+        (0..b.len())
+            .find(|&i| b[i] == b'%' && !(i + 2 < b.len() && is_hex(b[i + 1]) && is_hex(b[i + 2])))
+    };
+    let percent = |part: &str| {
+        bad_percent(part).map(|i| {
+            let end = (i + 3).min(part.len());
+            let mut end = end;
+            while !part.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!(
+                "{:?} is a % not followed by two hex digits (write a literal % as %25)",
+                &part[i..end]
+            )
+        })
+    };
+    let (rest, fragment) = url.split_once('#').unwrap_or((url, ""));
+    if let Some(p) = percent(fragment) {
+        return Some(p);
+    }
+    // A scheme: a letter, then letters, digits, `+`, `-`, `.`, then `:`.
+    let rest = match rest.split_once(':') {
+        Some((scheme, after))
+            if scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            after
+        }
+        _ => rest,
+    };
+    let (rest, _query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, path) = match rest.strip_prefix("//") {
+        Some(r) => match r.find('/') {
+            Some(i) => (Some(&r[..i]), &r[i..]),
+            None => (Some(r), ""),
+        },
+        None => (None, rest),
+    };
+    if let Some(authority) = authority {
+        let (userinfo, host) = match authority.rfind('@') {
+            Some(i) => (Some(&authority[..i]), &authority[i + 1..]),
+            None => (None, authority),
+        };
+        if let Some(u) = userinfo {
+            if let Some(p) = percent(u) {
+                return Some(p);
+            }
+            if let Some(c) = u.chars().find(|c| {
+                !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:%@".contains(*c) || !c.is_ascii())
+            }) {
+                return Some(format!("the user information holds {c:?}"));
+            }
+        }
+        let (name, port) = if host.starts_with('[') {
+            match host.find(']') {
+                Some(i) => (&host[..=i], host[i + 1..].strip_prefix(':')),
+                None => return Some("an IPv6 host without its closing ]".into()),
+            }
+        } else {
+            match host.rfind(':') {
+                Some(i) => (&host[..i], Some(&host[i + 1..])),
+                None => (host, None),
+            }
+        };
+        if let Some(port) = port {
+            if !port.bytes().all(|b| b.is_ascii_digit()) {
+                return Some(format!("the port {port:?} is not a number"));
+            }
+        }
+        if let Some(p) = percent(name) {
+            return Some(p);
+        }
+        if let Some(c) = name.chars().find(|c| {
+            c.is_ascii() && !(c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:[]<>\"%".contains(*c))
+        }) {
+            return Some(format!("the host {name:?} holds {c:?}"));
+        }
+    }
+    percent(path)
+}
+
 fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -134,6 +244,11 @@ impl WasmPlugin {
         }
         if s.url.trim().is_empty() || s.url == "oci://" {
             problems.push("url is empty".into());
+        } else if let Some(why) = go_url_problem(&s.url) {
+            problems.push(format!(
+                "url {:?} is not a URL istiod and the CRD accept (Go's url.Parse refuses it): {why}",
+                s.url
+            ));
         }
         if let Some(sha) = &s.sha256 {
             if !is_sha256_hex(sha) {
@@ -172,6 +287,12 @@ impl WasmPlugin {
             problems.push(format!("priority {} does not fit in int32", s.priority));
         }
         if let Some(sel) = &s.selector {
+            if sel.match_labels.len() > MAX_SELECTOR_LABELS && version >= LABEL_LIMIT {
+                problems.push(format!(
+                    "the selector has {} labels; Istio {version}'s CRD allows at most {MAX_SELECTOR_LABELS}",
+                    sel.match_labels.len()
+                ));
+            }
             for (k, v) in &sel.match_labels {
                 if k.is_empty() {
                     problems.push("selector has an empty label key".into());
@@ -247,6 +368,24 @@ mod tests {
             ),
             (|p| p.spec.priority = i64::from(i32::MAX) + 1, "int32"),
             (
+                |p| p.spec.url = "oci://r/x\u{7}:1".into(),
+                "control character",
+            ),
+            (|p| p.spec.url = "oci://r/x%zz:1".into(), "two hex digits"),
+            (|p| p.spec.url = "oci://r/x:1%4".into(), "two hex digits"),
+            (|p| p.spec.url = "oci://r{x}/a:1".into(), "host"),
+            (|p| p.spec.url = "oci://r:50a0/a:1".into(), "port"),
+            (
+                |p| {
+                    p.spec.selector = Some(Selector {
+                        match_labels: (0..=MAX_SELECTOR_LABELS)
+                            .map(|i| (format!("k{i}"), "v".to_string()))
+                            .collect(),
+                    })
+                },
+                "at most 4096",
+            ),
+            (
                 |p| {
                     p.spec.selector = Some(Selector {
                         match_labels: [("app".to_string(), "*".to_string())].into_iter().collect(),
@@ -258,7 +397,7 @@ mod tests {
         for (mutate, needle) in cases {
             let mut p = plugin();
             mutate(&mut p);
-            let problems = p.validate(IstioVersion::DEFAULT);
+            let problems = p.validate("1.23".parse().unwrap());
             assert!(
                 problems.iter().any(|m| m.contains(needle)),
                 "{needle}: {problems:?}"
@@ -266,6 +405,32 @@ mod tests {
         }
         let old: IstioVersion = "1.15".parse().unwrap();
         assert!(!plugin().validate(old).is_empty());
+    }
+
+    #[test]
+    fn urls_go_accepts_pass() {
+        for url in [
+            "oci://quay.io/maistra-dev/header-append-filter:2.2",
+            "oci://registry.example.com:5000/wasm/a@sha256:0123abcd",
+            "oci://[::1]:5000/a:1",
+            "oci://u:p%40ss@host/a:1",
+            "https://example.com/a.wasm?x=%zz",
+            "oci://host/a%2Fb:1",
+        ] {
+            assert_eq!(go_url_problem(url), None, "{url}");
+        }
+    }
+
+    #[test]
+    fn label_limit_follows_the_crd_version() {
+        let mut p = plugin();
+        p.spec.selector = Some(Selector {
+            match_labels: (0..=MAX_SELECTOR_LABELS)
+                .map(|i| (format!("k{i}"), "v".to_string()))
+                .collect(),
+        });
+        assert!(p.validate("1.22".parse().unwrap()).is_empty());
+        assert_eq!(p.validate("1.23".parse().unwrap()).len(), 1);
     }
 
     #[test]

@@ -39,7 +39,7 @@ fn stdin_to_stdout_with_notes_on_stderr() {
     assert_eq!(doc["spec"]["phase"].as_str(), Some("STATS"));
     assert!(!stdout.contains("WARN"));
     assert!(
-        stderr.contains("<stdin>:12: WARN istio-system/header-append"),
+        stderr.contains("<stdin>:12: WARN[W103] istio-system/header-append"),
         "{stderr}"
     );
 }
@@ -111,7 +111,7 @@ fn unconvertible_object_exits_1_and_others_still_convert() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stdout).contains("kind: WasmPlugin"));
-    assert!(text(&out.stderr).contains("ERROR istio-system/typo"));
+    assert!(text(&out.stderr).contains("ERROR[E124] istio-system/typo"));
 }
 
 #[test]
@@ -289,4 +289,58 @@ fn the_readme_demo_runs_clean() {
     );
     assert!(stdout.contains("+kind: WasmPlugin"), "{stdout}");
     assert!(stderr.contains("migrate: nothing to change"), "{stderr}");
+}
+
+#[test]
+fn a_selector_of_more_than_4096_labels_is_refused_from_istio_1_23_on() {
+    let mut input = String::from(
+        "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {name: many, namespace: ns}\nspec:\n  image: quay.io/acme/a:1\n  phase: PreAuthN\n  workloadSelector:\n    labels:\n",
+    );
+    for i in 0..4097 {
+        input.push_str(&format!("      k{i}: v\n"));
+    }
+    let out = sme2wasm()
+        .args(["convert", "--quiet", "--istio-version", "1.23"])
+        .write_stdin(input.clone())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("ERROR[E010] ns/many") && stderr.contains("at most 4096"),
+        "{stderr}"
+    );
+    assert!(!text(&out.stdout).contains("WasmPlugin"));
+    // On an older Istio the CRD takes them; the upgrade that would refuse
+    // them is named.
+    let out = sme2wasm()
+        .args(["convert", "--quiet", "--istio-version", "1.22"])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text(&out.stderr).contains("WARN[W109] ns/many: the selector has 4097 labels"));
+}
+
+#[test]
+fn explain_prints_a_rule_and_refuses_an_unknown_code() {
+    let out = sme2wasm().args(["explain", "w104"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("W104 no-selector-gateway-loses-plugin (WARN)\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("What to do: "), "{stdout}");
+    let by_name = sme2wasm()
+        .args(["explain", "no-selector-gateway-loses-plugin"])
+        .output()
+        .unwrap();
+    assert_eq!(by_name.stdout, out.stdout);
+    let list = sme2wasm().args(["explain", "--list"]).output().unwrap();
+    assert!(text(&list.stdout).contains("\nW104 WARN no-selector-gateway-loses-plugin\n"));
+    let bad = sme2wasm().args(["explain", "W999"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad.stderr).contains("no notification has the code \"W999\""));
+    assert!(bad.stdout.is_empty());
 }

@@ -349,7 +349,7 @@ fn settings_file_allows_globally_or_per_path_with_a_reason() {
     let out = run(repo.path(), &["migrate", "--diff", "--strict", "-q"]);
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
-    assert!(err.contains(&format!(".sme2wasm.yaml:2: WARN[W900]: the allow of {code} in .sme2wasm.yaml matches no warning")), "{err}");
+    assert!(err.contains(&format!(".sme2wasm.yaml:2: WARN[W701]: the allow of {code} in .sme2wasm.yaml matches no warning")), "{err}");
     // Global, and without a reason: refused.
     std::fs::write(
         &settings,
@@ -429,7 +429,7 @@ fn inline_comment_allows_on_the_line_before_or_for_the_whole_sme() {
     let err = stderr(&out);
     assert!(
         err.contains(&format!(
-            "base/header-append.yaml:10: WARN[W900]: `# sme2wasm: allow {code}` matches no warning"
+            "base/header-append.yaml:10: WARN[W701]: `# sme2wasm: allow {code}` matches no warning"
         )),
         "{err}"
     );
@@ -448,7 +448,7 @@ fn a_stale_allow_flag_is_a_warning_and_fails_strict() {
     assert_eq!(out.status.code(), Some(3));
     let err = stderr(&out);
     assert!(
-        err.contains("WARN[W900]: --allow W999 matches no warning"),
+        err.contains("WARN[W701]: --allow W999 matches no warning"),
         "{err}"
     );
     // Without --strict it does not change the exit code.

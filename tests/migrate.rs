@@ -270,6 +270,71 @@ fn a_migrated_repository_is_left_alone() {
 }
 
 #[test]
+fn merge_keys_go_through_the_clean_rendering() {
+    Case::new("merge-keys").run();
+}
+
+#[test]
+fn every_shape_left_behind_is_named_after_a_rewrite() {
+    Case::new("left-behind").run();
+}
+
+#[test]
+fn check_names_every_file_left_behind() {
+    Case::new("left-behind-check").no_rerun().run();
+}
+
+#[test]
+fn check_never_says_clean_while_an_sme_remains_unconvertible() {
+    // Only SMEs migrate cannot convert: no SME it converts, no unreadable
+    // file. The gate must still fail with 4 and name each file.
+    let work = tempfile::tempdir().unwrap();
+    let p = work.path();
+    std::fs::write(
+        p.join("cm.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  x: |\n    kind: ServiceMeshExtension\n",
+    )
+    .unwrap();
+    std::fs::write(
+        p.join("old.yaml"),
+        "apiVersion: extensions.maistra.io/v1alpha1\nkind: ServiceMeshExtension\nmetadata: {name: o}\nspec: {image: x, phase: PreAuthN}\n",
+    )
+    .unwrap();
+    // UTF-16 text: skipped as not UTF-8, but it holds an SME.
+    let utf16: Vec<u8> =
+        "\u{feff}apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {name: w}\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+    std::fs::write(p.join("utf16.yaml"), utf16).unwrap();
+    // writing: a scratch directory, not a git work tree
+    for args in [
+        &["migrate", "--check"][..],
+        &["migrate", "--allow-no-vcs", "."][..],
+    ] {
+        let out = Command::cargo_bin("sme2wasm")
+            .unwrap()
+            .current_dir(p)
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = show(&out.stderr);
+        assert!(!stderr.contains("nothing to change"), "{stderr}");
+        assert!(stderr.contains("cm.yaml:6: ERROR[E004]"), "{stderr}");
+        assert!(stderr.contains("old.yaml:1: ERROR[E003]"), "{stderr}");
+        assert!(stderr.contains("utf16.yaml:1: ERROR[E402]"), "{stderr}");
+        assert!(
+            stderr.contains("3 files")
+                && stderr.contains("1 unknown group or version, 1 inside a wrapper")
+                && stderr.contains("1 in a file skipped"),
+            "{stderr}"
+        );
+        let code = if args[1] == "--check" { 4 } else { 1 };
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
 fn check_writes_nothing_and_exits_4() {
     Case::new("check").no_rerun().run();
 }

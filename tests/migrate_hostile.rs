@@ -107,7 +107,7 @@ fn absolute_kustomize_patch_paths_are_outside() {
         (7, abs("ops.yaml")),
     ] {
         let warn = format!(
-            "overlays/prod/kustomization.yaml:{line}: WARN: patch {path} lies outside the migrated directory: not rewritten"
+            "overlays/prod/kustomization.yaml:{line}: WARN[W412]: patch {path} lies outside the migrated directory: not rewritten"
         );
         assert!(err.contains(&warn), "{warn}\n{err}");
     }
@@ -164,7 +164,7 @@ fn file_names_with_control_characters_are_quoted() {
     for l in stdout.lines().chain(stderr.lines()) {
         assert!(!l.starts_with("+++ b/injected"), "a forged line: {l}");
     }
-    assert!(stderr.contains(&format!("{quoted}:7: WARN")), "{stderr}");
+    assert!(stderr.contains(&format!("{quoted}:7: WARN[")), "{stderr}");
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let changed = r["summary"]["changedFiles"].as_array().unwrap();
@@ -219,7 +219,7 @@ fn a_failed_write_is_not_counted_as_a_change() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("big.yaml:1: ERROR: cannot write: File too large"),
+        stderr.contains("big.yaml:1: ERROR[E401]: cannot write: File too large"),
         "{stderr}"
     );
     assert!(
@@ -275,7 +275,8 @@ fn convert_quotes_file_names_too() {
         "# sme2wasm: ServiceMeshExtension a (\"./evil\\nkind: Secret.yaml\":1) was not converted; see the errors\n"
     );
     assert!(
-        stderr.starts_with("\"./evil\\nkind: Secret.yaml\":1: ERROR a: spec.image is missing"),
+        stderr
+            .starts_with("\"./evil\\nkind: Secret.yaml\":1: ERROR[E101] a: spec.image is missing"),
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -273,11 +273,11 @@ fn nested_repositories_and_submodules_are_not_entered() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("other:1: INFO: a git repository of its own: not entered"),
+        err.contains("other:1: INFO[I420]: a git repository of its own: not entered"),
         "{err}"
     );
     assert!(
-        err.contains("vendor/lib:1: INFO: a git submodule (or linked worktree): not entered"),
+        err.contains("vendor/lib:1: INFO[I420]: a git submodule (or linked worktree): not entered"),
         "{err}"
     );
     assert!(err.contains("--recurse-repositories"), "{err}");

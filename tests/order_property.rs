@@ -196,3 +196,155 @@ fn an_order_that_already_holds_is_left_alone() {
     .collect();
     assert!(reconcile(&items, ROOT).unwrap().is_empty());
 }
+
+/// The fewest priorities to change, found by trying every assignment of
+/// small values: for every pair of SMEs in one WasmPlugin phase that can
+/// meet on a workload, the one Maistra ran first must get the higher
+/// priority. Written from the specification, independent of the code.
+fn brute_force_fewest_changes(items: &[Item]) -> usize {
+    let n = items.len();
+    // Where each phase sat in Maistra's chain (SPEC §4).
+    let place = |p: SmePhase| match p {
+        SmePhase::PreAuthN => 0,
+        SmePhase::PostAuthN => 1,
+        SmePhase::PreAuthZ => 2,
+        SmePhase::PostAuthZ => 3,
+        SmePhase::PreStats => 4,
+        SmePhase::PostStats => 5,
+    };
+    // Maistra ran a before b: the chain's phase order, then priority
+    // descending, then name + image, then the root namespace first.
+    let first = |a: &Item, b: &Item| {
+        let key = |i: &Item| {
+            (
+                place(i.sme_phase),
+                -i.priority,
+                format!("{}{}", i.name, i.image),
+                i.namespace.as_deref() != Some(ROOT),
+            )
+        };
+        key(a) < key(b)
+    };
+    let meet = |a: &Item, b: &Item| {
+        let ns_ok = a.namespace == b.namespace
+            || a.namespace.as_deref() == Some(ROOT)
+            || b.namespace.as_deref() == Some(ROOT);
+        let sel_ok = a
+            .selector
+            .iter()
+            .all(|(k, v)| b.selector.iter().all(|(k2, v2)| k != k2 || v == v2));
+        ns_ok && sel_ok && a.plugin_phase == b.plugin_phase
+    };
+    let mut pairs = Vec::new();
+    for a in 0..n {
+        for b in 0..n {
+            if a != b && meet(&items[a], &items[b]) && first(&items[a], &items[b]) {
+                pairs.push((a, b));
+            }
+        }
+    }
+    let lo = items.iter().map(|i| i.priority).min().unwrap_or(0) - n as i64;
+    let hi = items.iter().map(|i| i.priority).max().unwrap_or(0) + n as i64;
+    let width = (hi - lo + 1) as usize;
+    let mut best = n;
+    let mut values = vec![0i64; n];
+    for code in 0..width.pow(n as u32) {
+        let mut c = code;
+        for v in values.iter_mut() {
+            *v = lo + (c % width) as i64;
+            c /= width;
+        }
+        if pairs.iter().all(|&(a, b)| values[a] > values[b]) {
+            let changed = (0..n).filter(|&k| values[k] != items[k].priority).count();
+            best = best.min(changed);
+        }
+    }
+    best
+}
+
+fn small_item(ns: usize, phase: SmePhase, priority: i64, app: Option<&str>, name: usize) -> Item {
+    Item {
+        namespace: Some([ROOT, "ns1", "ns2"][ns].to_string()),
+        name: format!("e{name}"),
+        image: "quay.io/x/a:1".into(),
+        sme_phase: phase,
+        priority,
+        selector: app
+            .map(|a| vec![("app".to_string(), a.to_string())])
+            .unwrap_or_default(),
+        plugin_phase: PhaseMap::default().get(phase),
+    }
+}
+
+fn changes_made(items: &[Item]) -> usize {
+    let changes = reconcile(items, ROOT).expect("small priorities fit int32");
+    changes.len()
+}
+
+#[test]
+fn changes_are_as_few_as_a_brute_force_search_finds_on_every_small_case() {
+    // Every set of three SMEs over: the root namespace or one of two
+    // others, PostAuthN or PreAuthZ (both AUTHZ), priority 0 or 1, no
+    // selector or app=x or app=y.
+    let phases = [SmePhase::PostAuthN, SmePhase::PreAuthZ];
+    let apps = [None, Some("x"), Some("y")];
+    let mut one = Vec::new();
+    for ns in 0..3 {
+        for &phase in &phases {
+            for priority in 0..2 {
+                for &app in &apps {
+                    one.push((ns, phase, priority, app));
+                }
+            }
+        }
+    }
+    let mut cases = 0;
+    for a in &one {
+        for b in &one {
+            for c in &one {
+                let items: Vec<Item> = [a, b, c]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &&(ns, phase, priority, app))| {
+                        small_item(ns, phase, priority, app, i)
+                    })
+                    .collect();
+                let got = changes_made(&items);
+                let best = brute_force_fewest_changes(&items);
+                assert_eq!(got, best, "{items:#?}");
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, 36 * 36 * 36);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+    #[test]
+    fn changes_are_as_few_as_a_brute_force_search_finds_on_four_smes(
+        spec in proptest::collection::vec((0..3usize, 0..4usize, 0i64..3, 0..3usize), 4)
+    ) {
+        let phases = [SmePhase::PostAuthN, SmePhase::PreAuthZ, SmePhase::PostAuthZ, SmePhase::PreStats];
+        let apps = [None, Some("x"), Some("y")];
+        let items: Vec<Item> = spec
+            .iter()
+            .enumerate()
+            .map(|(i, &(ns, phase, priority, app))| small_item(ns, phases[phase], priority, apps[app], i))
+            .collect();
+        prop_assert_eq!(changes_made(&items), brute_force_fewest_changes(&items));
+    }
+}
+
+#[test]
+fn last_times_example_changes_one_priority() {
+    let items = vec![
+        small_item(1, SmePhase::PostAuthN, 1, None, 0),
+        small_item(2, SmePhase::PreAuthZ, 10, None, 1),
+        small_item(0, SmePhase::PreAuthZ, 0, None, 2),
+        small_item(0, SmePhase::PreAuthZ, 0, None, 3),
+    ];
+    let changes = reconcile(&items, ROOT).unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(brute_force_fewest_changes(&items), 1);
+}

@@ -509,8 +509,8 @@ fn helm_fixture_of_the_migrate_tests() {
     let (_, work) = RenderCase::new("testdata/migrate/helm/in")
         .stderr_has(&[
             // toYaml selector labels: the gateway question is named.
-            "chart/templates/extensions.yaml:40: WARN: Helm template: the selector is templated, so whether it picks a gateway is decided when the chart renders",
-            "chart/templates/extensions.yaml:50: WARN: Helm template: the selector's labels are templated",
+            "chart/templates/extensions.yaml:40: WARN[W408]: Helm template: the selector is templated, so whether it picks a gateway is decided when the chart renders",
+            "chart/templates/extensions.yaml:50: WARN[W407]: Helm template: the selector's labels are templated",
         ])
         .run();
     // A phase that is none of the six fails the rendering, as Maistra
@@ -578,8 +578,8 @@ fn name_transformers_keep_the_root_id() {
     // a component's suffix, and a prefixed overlay of a prefixed overlay.
     let (stderr, work) = RenderCase::new("testdata/render/name-transformers")
         .stderr_has(&[
-            "overlays/prod/kustomization.yaml:4: INFO: name transformers rename 2 ServiceMeshExtensions",
-            "overlays/canary/kustomization.yaml:5: INFO: name transformers rename 2",
+            "overlays/prod/kustomization.yaml:4: INFO[I417]: name transformers rename 2 ServiceMeshExtensions",
+            "overlays/canary/kustomization.yaml:5: INFO[I417]: name transformers rename 2",
         ])
         .run();
     // A second run finds nothing left to do.
@@ -637,10 +637,10 @@ fn what_cannot_keep_its_meaning_is_refused_and_left_alone() {
             ("kustomize overlays/crds", "overlays/crds/crds.json"),
         ])
         .stderr_has(&[
-            "overlays/phase/kustomization.yaml:6: ERROR: replacements naming a ServiceMeshExtension cannot be carried over to the WasmPlugin: target 1 fieldPath spec.phase",
-            "overlays/var-image/kustomization.yaml:5: ERROR: vars naming a ServiceMeshExtension",
-            "overlays/crds/crds.json:2: ERROR: crds naming a ServiceMeshExtension",
-            "overlays/mixed/kustomization.yaml:12: ERROR: the ServiceMeshExtension patch cannot be rewritten: operation 1 (/spec/foo)",
+            "overlays/phase/kustomization.yaml:6: ERROR[E416]: replacements naming a ServiceMeshExtension cannot be carried over to the WasmPlugin: target 1 fieldPath spec.phase",
+            "overlays/var-image/kustomization.yaml:5: ERROR[E416]: vars naming a ServiceMeshExtension",
+            "overlays/crds/crds.json:2: ERROR[E416]: crds naming a ServiceMeshExtension",
+            "overlays/mixed/kustomization.yaml:12: ERROR[E415]: the ServiceMeshExtension patch cannot be rewritten: operation 1 (/spec/foo)",
         ])
         .run();
 }
@@ -651,7 +651,7 @@ fn the_namespace_transformer_decides_which_smes_meet_for_the_order() {
     // puts both in one, where PostAuthN must stay before PreAuthZ.
     let (stderr, work) = RenderCase::new("testdata/render/namespaces").run();
     assert!(
-        stderr.contains("WARN shared/authn-extra: priority changed from 1 to 11"),
+        stderr.contains("WARN[W202] shared/authn-extra: priority changed from 1 to 11"),
         "{stderr}"
     );
     let a = std::fs::read_to_string(work.path().join("team-a/sme.yaml")).unwrap();
@@ -678,7 +678,7 @@ fn literal_priorities_of_a_chart_keep_maistras_order() {
         "{t}"
     );
     assert!(
-        stderr.contains("WARN: Helm template: priority changed: the templated priority is kept at 1 or more so that it still runs before …-stats as in Maistra"),
+        stderr.contains("WARN[W407]: Helm template: priority changed: the templated priority is kept at 1 or more so that it still runs before …-stats as in Maistra"),
         "{stderr}"
     );
 }

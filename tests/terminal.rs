@@ -94,7 +94,7 @@ fn colour_on_a_terminal_unless_no_color_or_never() {
     assert!(shown.contains("\x1b[1;36mINFO\x1b[0m"), "{shown}");
     // NO_COLOR (any non-empty value) turns it off; an empty one does not.
     let shown = on_terminal(&check, &[("NO_COLOR", "1")]);
-    assert!(shown.contains(": WARN "), "{shown}");
+    assert!(shown.contains(": WARN[W"), "{shown}");
     assert!(!shown.contains(YELLOW_WARN), "{shown}");
     let shown = on_terminal(&check, &[("NO_COLOR", "")]);
     assert!(shown.contains(YELLOW_WARN), "{shown}");

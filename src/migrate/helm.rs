@@ -17,7 +17,7 @@ use super::walk::SourceFile;
 use super::Counters;
 use crate::convert::{plugin_url, selects_gateway, Options};
 use crate::mapping::SmePhase;
-use crate::notify::{Level, Notification, Source};
+use crate::notify::{Code, Level, Notification, Source};
 use crate::sme;
 use crate::wasmplugin::{self, IstioVersion};
 use crate::yaml::Document;
@@ -517,7 +517,7 @@ pub fn rewrite_template(
     let first = doc.content_line() - doc.start_line;
     let mut look = |i: usize, what: String| {
         notes.push(
-            Notification::new(Level::Warn, "", format!("Helm template: {what}"))
+            Notification::new(Code::HelmTemplated, "", format!("Helm template: {what}"))
                 .at(at(i))
                 .advice("render the chart and check this field of the WasmPlugin"),
         );
@@ -892,7 +892,7 @@ pub fn rewrite_template(
         } else if let Some(map) = templated_map {
             notes.push(
                 Notification::new(
-                    Level::Warn,
+                    Code::HelmSelector,
                     "",
                     "Helm template: the selector is templated, so whether it picks a gateway is decided when the chart renders: match mode SERVER is rendered only when it picks none (a gateway-name label, a value containing gateway, or an istio label naming an ingress or egress)",
                 )
@@ -906,7 +906,7 @@ pub fn rewrite_template(
         } else if !selects_gateway(&labels) {
             if labels_templated {
                 notes.push(
-                    Notification::new(Level::Warn, "", "Helm template: match mode SERVER was added; if the templated selector picks a gateway, remove it")
+                    Notification::new(Code::HelmMatchAdded, "", "Helm template: match mode SERVER was added; if the templated selector picks a gateway, remove it")
                         .at(at(first)),
                 );
             }
@@ -921,7 +921,7 @@ pub fn rewrite_template(
     }
     notes.push(
         Notification::new(
-            Level::Info,
+            Code::HelmRewritten,
             "",
             "Helm template: literal parts rewritten; templated values are as they were, and a literal priority is reconciled only with the chart's other templates",
         )

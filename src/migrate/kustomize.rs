@@ -26,7 +26,7 @@ use super::walk::SourceFile;
 use super::{fields, Counters, DocPlan};
 use crate::convert::{plugin_url, Options};
 use crate::mapping::SmePhase;
-use crate::notify::{Level, Notification, Source};
+use crate::notify::{Code, Notification, Source};
 use crate::sme::{self, SERVER_SET_METADATA};
 use crate::wasmplugin;
 use crate::yaml::{self, Document, Mapping, Node, NodeKind, Value};
@@ -311,7 +311,7 @@ impl<'a> NameModel<'a> {
                 };
                 notes.push(
                     note(
-                        Level::Warn,
+                        Code::KustomizeTwice,
                         &file.name,
                         line_of(&file.text, "namespace"),
                         format!(
@@ -390,8 +390,8 @@ fn dir_of(name: &str) -> &str {
     name.rsplit_once('/').map_or("", |(d, _)| d)
 }
 
-fn note(level: Level, file: &str, line: usize, message: String) -> Notification {
-    Notification::new(level, "", message).at(Source::new(file, line))
+fn note(code: Code, file: &str, line: usize, message: String) -> Notification {
+    Notification::new(code, "", message).at(Source::new(file, line))
 }
 
 impl PatchIndex {
@@ -414,7 +414,7 @@ impl PatchIndex {
                         wanted.push((name, kind, base.join(rel), file.name.clone(), line))
                     }
                     None => notes.push(note(
-                        Level::Warn,
+                        Code::KustomizePatchOutside,
                         &file.name,
                         line,
                         format!(
@@ -482,7 +482,7 @@ impl PatchIndex {
                 }
                 Ok(_) => {}
                 Err(e) => notes.push(note(
-                    Level::Warn,
+                    Code::KustomizePatchUnreadable,
                     &from,
                     line,
                     format!(
@@ -1044,7 +1044,9 @@ fn convert_patch_text(
 
 fn warn_all(notes: &mut Vec<Notification>, file: &str, line: usize, warnings: Vec<String>) {
     for w in warnings {
-        notes.push(note(Level::Warn, file, line, w).advice("review the rewritten patch"));
+        notes.push(
+            note(Code::KustomizePatchReview, file, line, w).advice("review the rewritten patch"),
+        );
     }
 }
 
@@ -1058,7 +1060,7 @@ fn error(
     counters.failed += 1;
     notes.push(
         note(
-            Level::Error,
+            Code::KustomizePatchNotRewritten,
             file,
             line,
             format!("the ServiceMeshExtension patch cannot be rewritten: {why}"),
@@ -1080,7 +1082,7 @@ fn refuse(
     counters.failed += 1;
     notes.push(
         note(
-            Level::Error,
+            Code::KustomizeConstruct,
             file,
             line,
             format!("{construct} naming a ServiceMeshExtension cannot be carried over to the WasmPlugin: {why}"),
@@ -1505,7 +1507,7 @@ fn plan_kustomization_doc(
                 edits.push(e);
                 notes.push(
                     note(
-                        Level::Info,
+                        Code::KustomizeRenamed,
                         &file.name,
                         at,
                         format!(
@@ -1819,7 +1821,7 @@ mod tests {
             ),
         ]);
         assert_eq!(notes.len(), 1, "{notes:?}");
-        assert_eq!(notes[0].level, Level::Warn);
+        assert_eq!(notes[0].level, crate::notify::Level::Warn);
         assert!(
             notes[0]
                 .to_string()

@@ -21,9 +21,11 @@ use crate::cli::MigrateArgs;
 use crate::convert::{Converter, Options, Site};
 use crate::fsutil::quote_path;
 use crate::imagemap::ImageMap;
-use crate::notify::{Counts, Level, Notification, Source};
+use crate::notify::{Code, Counts, Level, Notification, Source};
+use crate::remaining::{self, Left, Reason};
 use crate::sme;
 use crate::stream;
+use crate::template::{self, Fixup, Tokens};
 use crate::wasmplugin::WasmPlugin;
 use crate::yaml::{self, Document, Value};
 use std::collections::{HashMap, HashSet};
@@ -48,9 +50,11 @@ enum DocPlan {
     Keep,
     /// An SME converted to the plugin of this id.
     Sme { id: usize, have: Value },
-    /// A List whose items at these indexes become the plugins of these ids.
+    /// A List (`items`) or an OpenShift Template (`objects`) whose entries
+    /// at these indexes become the plugins of these ids.
     List {
         have: Value,
+        key: &'static str,
         items: Vec<(usize, usize)>,
     },
     /// New text already made (and verified) by the kustomize or Helm rewrite.
@@ -97,6 +101,9 @@ pub struct Outcome {
     pub templates: usize,
     /// Files that could not be written (each has an ERROR).
     pub not_written: usize,
+    /// Files that still hold a ServiceMeshExtension after this run (or
+    /// would, after a rewrite), one per file, with the first reason.
+    pub left: Vec<Left>,
 }
 
 #[derive(Default)]
@@ -107,6 +114,8 @@ struct Counters {
     remaining: usize,
     patches: usize,
     templates: usize,
+    /// Why SMEs are left where they are, as found while planning.
+    left: Vec<Left>,
 }
 
 /// Repacks the images the SMEs name and returns their image map (what
@@ -203,8 +212,25 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
             }
         }
     }
+    let mut verify_notes = Vec::new();
+    if args.verify {
+        let files: Vec<(String, String)> = walked
+            .files
+            .iter()
+            .map(|f| (f.name.clone(), f.text.clone()))
+            .collect();
+        let module = args.verify_module.as_deref();
+        match crate::verify::for_migrate(&files, &opts, module, &args.repack_target, args.force) {
+            Ok((refuse, n)) => (opts.refuse, verify_notes) = (refuse, n),
+            Err(e) => {
+                eprintln!("sme2wasm: --verify: {e}");
+                return Exit::Usage;
+            }
+        }
+    }
     let mut outcome = migrate(walked, &opts);
     let mut notes = app::phase_map_notes(&opts);
+    notes.append(&mut verify_notes);
     notes.append(&mut outcome.notes);
     // Acknowledged warnings, from the files as they were read (before any
     // write moves lines).
@@ -245,7 +271,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
                 .map(|(i, e)| {
                     let c = &outcome.changes[i];
                     notes.push(
-                        Notification::new(Level::Error, "", format!("cannot write: {e}"))
+                        Notification::new(Code::CannotWrite, "", format!("cannot write: {e}"))
                             .at(Source::new(c.name.clone(), 1))
                             .advice("the file keeps its old content"),
                     );
@@ -292,6 +318,11 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         "kustomizePatches": outcome.patches,
         "helmTemplates": outcome.templates,
         "found": outcome.remaining,
+        "remainingFiles": outcome.left.iter().map(|l| serde_json::json!({
+            "file": l.source.file,
+            "line": l.source.line,
+            "reason": l.reason.label(),
+        })).collect::<Vec<_>>(),
         "unreadable": outcome.unreadable,
         "info": counts.info,
         "warn": counts.warn,
@@ -314,7 +345,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         }
     }
     if mode == Mode::Check && outcome.unreadable == 0 {
-        if outcome.remaining > 0 {
+        if outcome.remaining > 0 || !outcome.left.is_empty() {
             Exit::Remaining
         } else {
             Exit::Ok
@@ -430,11 +461,25 @@ fn plural(n: usize, one: &str, many: &str) -> String {
 fn summary_line(o: &Outcome, mode: Mode, c: Counts) -> String {
     let files = plural(o.scanned, "file", "files");
     let levels = format!("{} ERROR, {} WARN, {} INFO", c.error, c.warn, c.info);
-    if o.remaining == 0 {
+    if o.remaining == 0 && o.left.is_empty() {
         return format!(
             "migrate: nothing to change: no ServiceMeshExtension in {files} scanned ({levels})"
         );
     }
+    let left = if o.left.is_empty() {
+        String::new()
+    } else {
+        let hold = if o.left.len() == 1 { "holds" } else { "hold" };
+        let verb = match mode {
+            Mode::Write => format!("still {hold}"),
+            Mode::Diff | Mode::Check => "would still hold".to_string(),
+        };
+        format!(
+            "; {} {verb} ServiceMeshExtensions ({})",
+            plural(o.left.len(), "file", "files"),
+            remaining::summary(&o.left)
+        )
+    };
     let mut what = vec![plural(
         o.converted,
         "ServiceMeshExtension converted",
@@ -452,20 +497,20 @@ fn summary_line(o: &Outcome, mode: Mode, c: Counts) -> String {
     let changed = plural(o.changes.len(), "file", "files");
     match mode {
         Mode::Write if o.not_written > 0 => format!(
-            "migrate: {files} scanned, {changed} changed ({} not written); {}; {levels}",
+            "migrate: {files} scanned, {changed} changed ({} not written); {}{left}; {levels}",
             o.not_written,
             what.join(", ")
         ),
         Mode::Write => format!(
-            "migrate: {files} scanned, {changed} changed; {}; {levels}",
+            "migrate: {files} scanned, {changed} changed; {}{left}; {levels}",
             what.join(", ")
         ),
         Mode::Diff => format!(
-            "migrate --diff: {files} scanned, {changed} would change (nothing written); {}; {levels}",
+            "migrate --diff: {files} scanned, {changed} would change (nothing written); {}{left}; {levels}",
             what.join(", ")
         ),
         Mode::Check => format!(
-            "migrate --check: {} remain in {files} scanned ({changed} would change); {levels}",
+            "migrate --check: {} remain in {files} scanned ({changed} would change){left}; {levels}",
             plural(o.remaining, "ServiceMeshExtension", "ServiceMeshExtensions")
         ),
     }
@@ -500,6 +545,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         scanned,
         unreadable,
         notes: walk_notes,
+        skipped_with_sme,
         ..
     } = walked;
     let mut conv = Converter::new(opts);
@@ -508,9 +554,31 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         ..Counters::default()
     };
     let mut extra: Vec<Notification> = walk_notes;
+    // A file skipped unread that mentions ServiceMeshExtension all the same
+    // (UTF-16 text, or over the size limit) is not silently passed over.
+    let mut skipped_left = Vec::new();
+    for name in skipped_with_sme {
+        let source = Source::new(name, 1);
+        counters.remaining += 1;
+        counters.failed += 1;
+        extra.push(
+            Notification::new(
+                Code::SkippedWithSme,
+                "",
+                "mentions ServiceMeshExtension but was skipped (not UTF-8, such as UTF-16, or too large): its SMEs are not converted",
+            )
+            .at(source.clone())
+            .advice("convert the file to UTF-8 (or split it) and run migrate again, or convert it with `sme2wasm convert`"),
+        );
+        skipped_left.push(Left {
+            source,
+            reason: Reason::Skipped,
+        });
+    }
     let patch_index = kustomize::PatchIndex::build(&mut files, &mut extra);
     let chart_order = helm::ChartOrder::build(&files, opts);
     let mut plugins: Vec<WasmPlugin> = Vec::new();
+    let mut templates = Templates::default();
     let mut plans: Vec<FilePlan> = Vec::with_capacity(files.len());
     let mut carries: Vec<Carries> = Vec::with_capacity(files.len());
     for file in &files {
@@ -529,6 +597,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
                 opts,
                 &mut conv,
                 &mut plugins,
+                &mut templates,
                 &mut extra,
                 &mut counters,
             )
@@ -548,8 +617,18 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
     counters.failed += dropped.len();
     counters.converted -= dropped.len();
     let mut changes = Vec::new();
+    let mut finals: Vec<(&SourceFile, Option<usize>)> = Vec::with_capacity(plans.len());
     for (plan, mut carries) in plans.into_iter().zip(carries) {
-        if let Some(new) = render_file(&plan, &plugins, &dropped, &mut extra, &mut counters) {
+        let rendered = render_file(
+            &plan,
+            &plugins,
+            &templates,
+            &dropped,
+            &mut extra,
+            &mut counters,
+        );
+        let mut change = None;
+        if let Some(new) = rendered {
             if new != plan.file.text {
                 // SMEs dropped by the order reconciliation are not written.
                 carries.converted = carries.converted.saturating_sub(
@@ -564,6 +643,7 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
                         })
                         .sum::<usize>(),
                 );
+                change = Some(changes.len());
                 changes.push(Change {
                     path: plan.file.path.clone(),
                     name: plan.file.name.clone(),
@@ -573,10 +653,18 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
                 });
             }
         }
+        finals.push((plan.file, change));
     }
     let mut notes = finished.notifications;
     notes.extend(chart_order.notes);
     notes.extend(extra);
+    let mut left = left_behind(&finals, &changes, counters.left, &mut notes);
+    left.extend(skipped_left);
+    if !templates.tokens.is_empty() {
+        for n in &mut notes {
+            templates.tokens.untokenize_note(n);
+        }
+    }
     // Stable: within a file and line, the order in which they were found.
     notes.sort_by(|a, b| a.source.cmp(&b.source));
     Outcome {
@@ -590,7 +678,78 @@ pub fn migrate(walked: walk::Walked, opts: &Options) -> Outcome {
         patches: counters.patches,
         templates: counters.templates,
         not_written: 0,
+        left,
     }
+}
+
+/// The placeholders of a run's OpenShift Templates, and how each plugin of
+/// a Template object gets them back.
+#[derive(Default)]
+struct Templates {
+    tokens: Tokens,
+    fixups: HashMap<usize, Fixup>,
+}
+
+impl Templates {
+    /// The plugin of this id as it is written.
+    fn value(&self, id: usize, plugin: &WasmPlugin) -> Value {
+        let mut v = yaml::to_value(plugin);
+        if let Some(f) = self.fixups.get(&id) {
+            f.apply(&self.tokens, &mut v);
+        }
+        v
+    }
+}
+
+/// Every file that still holds `kind: ServiceMeshExtension` once the
+/// changes are made, one per file, with the reason found while planning;
+/// one with no reason yet gets it from its ERRORs, or an ERROR of its own:
+/// nothing is left behind silently.
+fn left_behind(
+    finals: &[(&SourceFile, Option<usize>)],
+    changes: &[Change],
+    found: Vec<Left>,
+    notes: &mut Vec<Notification>,
+) -> Vec<Left> {
+    let mut out: Vec<Left> = Vec::new();
+    for (file, change) in finals {
+        let text = match change {
+            Some(i) => changes[*i].new.as_str(),
+            None => file.text.as_str(),
+        };
+        let Some(line) = remaining::still_holds(text) else {
+            continue;
+        };
+        if let Some(l) = found.iter().find(|l| l.source.file == file.name) {
+            out.push(l.clone());
+            continue;
+        }
+        let source = Source::new(file.name.clone(), line + 1);
+        let has_error = notes.iter().any(|n| {
+            n.level == Level::Error && n.source.as_ref().is_some_and(|s| s.file == file.name)
+        });
+        if has_error {
+            out.push(Left {
+                source,
+                reason: Reason::NotConverted,
+            });
+            continue;
+        }
+        notes.push(
+            Notification::new(
+                Code::SmeLeft,
+                "",
+                "still holds kind: ServiceMeshExtension after the rewrite: sme2wasm did not understand where it sits, and did not convert it",
+            )
+            .at(source.clone())
+            .advice("convert it by hand (`sme2wasm convert` on the object), or report the case"),
+        );
+        out.push(Left {
+            source,
+            reason: Reason::Unexplained,
+        });
+    }
+    out
 }
 
 /// What the whole repository says about one file's SMEs: where kustomize
@@ -601,12 +760,15 @@ struct Views<'v> {
     charts: &'v helm::ChartOrder,
 }
 
+// The run's state, passed apart so that each borrow is as narrow as it can be.
+#[allow(clippy::too_many_arguments)]
 fn plan_plain<'a>(
     file: &'a SourceFile,
     views: Views,
     opts: &Options,
     conv: &mut Converter,
     plugins: &mut Vec<WasmPlugin>,
+    templates: &mut Templates,
     extra: &mut Vec<Notification>,
     counters: &mut Counters,
 ) -> Vec<(Document<'a>, DocPlan)> {
@@ -616,7 +778,10 @@ fn plan_plain<'a>(
             out.push((doc, DocPlan::Keep));
             continue;
         }
-        if helm::is_template(file, &doc) {
+        // `${{PARAM}}` in an OpenShift Template is not a Helm action.
+        let openshift = doc.text.contains("${{")
+            && yaml::parse(doc.text).is_ok_and(|v| template::is_template(&v));
+        if !openshift && helm::is_template(file, &doc) {
             let plan = match helm::rewrite_template(file, &doc, views.charts, opts, extra, counters)
             {
                 Some(t) if t != doc.text => DocPlan::Text(t),
@@ -629,10 +794,16 @@ fn plan_plain<'a>(
             Ok(v) => v,
             Err(e) => {
                 counters.unreadable += 1;
-                conv.note(
-                    stream::parse_error(&file.name, &doc, &e)
-                        .advice("fix the document; it was left untouched"),
-                );
+                let note = stream::parse_error(&file.name, &doc, &e)
+                    .advice("fix the document; it was left untouched");
+                if remaining::kind_line(doc.text).is_some() {
+                    counters.remaining += 1;
+                    counters.left.push(Left {
+                        source: note.source.clone().unwrap_or_else(|| site_of(file, &doc)),
+                        reason: Reason::Unparseable,
+                    });
+                }
+                conv.note(note);
                 out.push((doc, DocPlan::Keep));
                 continue;
             }
@@ -661,18 +832,73 @@ fn plan_plain<'a>(
             out.push((doc, plan));
             continue;
         }
+        if sme::is_other_sme(&have) {
+            counters.remaining += 1;
+            counters.failed += 1;
+            counters.left.push(Left {
+                source: site.source(),
+                reason: Reason::UnknownGroup,
+            });
+            conv.note(remaining::unknown_group(
+                sme::api_version_of(&have),
+                &sme::object_name(&have),
+                site.source(),
+            ));
+            out.push((doc, DocPlan::Keep));
+            continue;
+        }
+        let is_template = template::is_template(&have);
+        let key = if is_template { "objects" } else { "items" };
         let mut items = Vec::new();
-        if sme::kind_of(&have) == Some("List") {
-            if let Some(Value::Sequence(seq)) = have.get("items") {
+        if is_template || sme::kind_of(&have) == Some("List") {
+            let params = if is_template {
+                template::Parameters::of(&have)
+            } else {
+                template::Parameters::default()
+            };
+            if let Some(Value::Sequence(seq)) = have.get(key) {
+                let mut lines = stream::ItemLines::new(&doc, key, site.line);
                 for (i, item) in seq.iter().enumerate() {
+                    let line = lines.next(item);
+                    let at = Source::new(file.name.clone(), line);
                     if !sme::is_sme(item) {
+                        if let Some(n) = stream::left_in_item(item, at.clone()) {
+                            counters.remaining += 1;
+                            counters.failed += 1;
+                            let reason = if sme::is_other_sme(item) {
+                                Reason::UnknownGroup
+                            } else if sme::kind_of(item) == Some("List") {
+                                Reason::ListInList
+                            } else {
+                                Reason::Wrapper
+                            };
+                            counters.left.push(Left { source: at, reason });
+                            conv.note(n);
+                        }
                         continue;
                     }
                     counters.remaining += 1;
                     let item_site = Site {
                         file: &file.name,
-                        line: stream::list_item_line(&doc, item, site.line),
+                        line,
                         doc: None,
+                    };
+                    let mut fixup = None;
+                    let prepared;
+                    let item = if is_template {
+                        let p = template::prepare(item, &params, &mut templates.tokens, &at);
+                        for n in p.notes {
+                            conv.note(n);
+                        }
+                        if p.failed {
+                            counters.failed += 1;
+                            continue;
+                        }
+                        fixup = Some(p.fixup);
+                        prepared = p.value;
+                        &prepared
+                    } else {
+                        item
                     };
                     match stream::read_sme(item, &item_site, conv)
                         .and_then(|s| conv.add(&s, &item_site))
@@ -680,17 +906,37 @@ fn plan_plain<'a>(
                         Some((id, plugin)) => {
                             plugins.push(plugin);
                             counters.converted += 1;
+                            if let Some(f) = fixup {
+                                templates.fixups.insert(id, f);
+                            }
                             items.push((i, id));
                         }
                         None => counters.failed += 1,
                     }
                 }
             }
+        } else if let Some(path) = remaining::find_sme(&have) {
+            let at = Source::new(
+                file.name.clone(),
+                remaining::kind_line(doc.text).map_or(site.line, |l| doc.start_line + l),
+            );
+            counters.remaining += 1;
+            counters.failed += 1;
+            counters.left.push(Left {
+                source: at.clone(),
+                reason: Reason::Wrapper,
+            });
+            conv.note(remaining::wrapper(
+                sme::kind_of(&have).unwrap_or(""),
+                &path,
+                &sme::object_name(&have),
+                at,
+            ));
         }
         let plan = if items.is_empty() {
             DocPlan::Keep
         } else {
-            DocPlan::List { have, items }
+            DocPlan::List { have, key, items }
         };
         out.push((doc, plan));
     }
@@ -717,13 +963,14 @@ fn add_in_rendered_namespace(
     Some((id, plugin))
 }
 
-/// The line ending a text uses.
+/// Where a document starts, for a note with no better position.
+fn site_of(file: &SourceFile, doc: &Document) -> Source {
+    Source::new(file.name.clone(), doc.content_line())
+}
+
+/// The line ending a text uses (the most frequent of LF, CRLF and CR).
 pub(crate) fn newline_of(text: &str) -> &'static str {
-    if text.contains("\r\n") {
-        "\r\n"
-    } else {
-        "\n"
-    }
+    yaml::newline_of(text)
 }
 
 /// The lines that open a document and carry no content: a BOM, the `---`
@@ -731,7 +978,7 @@ pub(crate) fn newline_of(text: &str) -> &'static str {
 fn document_prefix(text: &str) -> String {
     let mut end = 0;
     let mut marker_with_content = false;
-    for (i, line) in text.split_inclusive('\n').enumerate() {
+    for (i, line) in yaml::lines_inclusive(text).enumerate() {
         let t = line.trim_start_matches('\u{feff}').trim();
         let is_marker = t == "---" || t.starts_with("--- #") || t.starts_with("---\t#");
         if i == 0
@@ -775,12 +1022,12 @@ fn clean_document(doc_text: &str, rendered: &str, json: bool) -> String {
     };
     let nl = newline_of(doc_text);
     let body = rendered.trim_end_matches('\n');
-    if nl == "\r\n" {
-        out.push_str(&body.replace('\n', "\r\n"));
+    if nl != "\n" {
+        out.push_str(&body.replace('\n', nl));
     } else {
         out.push_str(body);
     }
-    if doc_text.ends_with('\n') {
+    if doc_text.ends_with(['\n', '\r']) {
         out.push_str(nl);
     }
     out
@@ -818,7 +1065,7 @@ fn edit_or_render(
     if let Err(e) = verify(&clean, want) {
         extra.push(
             Notification::new(
-                Level::Error,
+                Code::CannotRewrite,
                 object,
                 format!("cannot be rewritten: {why}; a clean rendering failed too: {e}"),
             )
@@ -829,7 +1076,7 @@ fn edit_or_render(
     }
     extra.push(
         Notification::new(
-            Level::Warn,
+            Code::CleanRendering,
             object,
             format!("could not be edited in place ({why}): written as a clean rendering"),
         )
@@ -842,6 +1089,7 @@ fn edit_or_render(
 fn render_file(
     plan: &FilePlan,
     plugins: &[WasmPlugin],
+    templates: &Templates,
     dropped: &HashSet<usize>,
     extra: &mut Vec<Notification>,
     counters: &mut Counters,
@@ -869,20 +1117,19 @@ fn render_file(
                     extra,
                 )
             }
-            DocPlan::List { have, items } => {
+            DocPlan::List { have, key, items } => {
                 let items: Vec<(usize, Value)> = items
                     .iter()
                     .filter(|(_, id)| !dropped.contains(id))
-                    .map(|(i, id)| (*i, yaml::to_value(&plugins[*id])))
+                    .map(|(i, id)| (*i, templates.value(*id, &plugins[*id])))
                     .collect();
                 let mut want = have.clone();
-                if let Some(Value::Sequence(seq)) = want.get_mut("items") {
+                if let Some(Value::Sequence(seq)) = want.get_mut(*key) {
                     for (i, v) in &items {
                         seq[*i] = v.clone();
                     }
                 }
-                let edited =
-                    rewrite::rewrite_items(doc.text, have, "items", &items, fields::sme_key);
+                let edited = rewrite::rewrite_items(doc.text, have, key, &items, fields::sme_key);
                 let json = file.is_json();
                 edit_or_render(
                     file,
@@ -917,7 +1164,7 @@ fn render_file(
         counters.unreadable += 1;
         extra.push(
             Notification::new(
-                Level::Error,
+                Code::DocumentsMerge,
                 "",
                 "the rewritten file would not keep its documents apart (or stop being JSON): not written",
             )

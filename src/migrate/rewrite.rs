@@ -111,14 +111,14 @@ pub fn string_edit(text: &str, node: &Node, new: &str) -> Result<Edit, Unsupport
         Style::Literal => {
             let line_start = text.as_bytes()[..node.start]
                 .iter()
-                .rposition(|&c| c == b'\n')
+                .rposition(|&c| c == b'\n' || c == b'\r')
                 .map(|i| i + 1)
                 .unwrap_or(0);
             let indent = &text[line_start..node.start];
             if !indent.bytes().all(|b| b == b' ') || new.trim_end().is_empty() {
                 return unsupported(format!("line {}: an unusual block scalar", node.line));
             }
-            let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+            let newline = yaml::newline_of(text);
             let mut out = String::new();
             for (i, line) in new.trim_end_matches('\n').split('\n').enumerate() {
                 if i > 0 {
@@ -274,7 +274,7 @@ fn key_style(n: &Node) -> Style {
 
 impl<'t> Editor<'t> {
     fn new(text: &'t str, renames: Renames) -> Self {
-        let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        let newline = yaml::newline_of(text);
         Editor {
             text,
             renames,
@@ -287,7 +287,7 @@ impl<'t> Editor<'t> {
         let b = self.text.as_bytes();
         b[..pos.min(b.len())]
             .iter()
-            .rposition(|&c| c == b'\n')
+            .rposition(|&c| c == b'\n' || c == b'\r')
             .map(|i| i + 1)
             .unwrap_or(0)
     }
@@ -296,11 +296,12 @@ impl<'t> Editor<'t> {
     /// inside a character).
     fn line_end(&self, pos: usize) -> usize {
         let b = self.text.as_bytes();
-        b[pos.min(b.len())..]
-            .iter()
-            .position(|&c| c == b'\n')
-            .map(|i| pos + i + 1)
-            .unwrap_or(b.len())
+        let pos = pos.min(b.len());
+        match b[pos..].iter().position(|&c| c == b'\n' || c == b'\r') {
+            Some(i) if b[pos + i] == b'\r' && b.get(pos + i + 1) == Some(&b'\n') => pos + i + 2,
+            Some(i) => pos + i + 1,
+            None => b.len(),
+        }
     }
 
     /// The whole lines of a block mapping entry.
@@ -551,7 +552,7 @@ impl<'t> Editor<'t> {
                 Some(i) => self.entry_lines(&entries[i].0, &entries[i].1)?.1,
                 None => self.entry_lines(kn, &entries[0].1)?.0,
             };
-            if pos == self.text.len() && !self.text.ends_with('\n') {
+            if pos == self.text.len() && !self.text.ends_with(['\n', '\r']) {
                 // The last line has no newline: keep it that way.
                 text.truncate(text.len() - self.newline.len());
                 text.insert_str(0, self.newline);
@@ -624,6 +625,20 @@ mod tests {
             "a: 1\r\nb:\r\n  c: 2\r\n  d: 3",
             "a: 1\nb: {c: 5, d: 3, e: x}\n",
             "a: 1\r\nb:\r\n  c: 5\r\n  d: 3\r\n  e: x",
+        );
+    }
+
+    #[test]
+    fn cr_only_and_mixed_line_endings_survive() {
+        check(
+            "# c\ra: 1\rb:\r  c: 2\r  drop: x\r  d: 3\r",
+            "a: 1\nb: {c: 5, d: 3, e: x}\n",
+            "# c\ra: 1\rb:\r  c: 5\r  d: 3\r  e: x\r",
+        );
+        check(
+            "a: 1\r\nb:\n  c: 2\r\n  d: 3\r",
+            "a: 1\nb: {c: 2, d: 3, e: x}\n",
+            "a: 1\r\nb:\n  c: 2\r\n  d: 3\r  e: x\r\n",
         );
     }
 

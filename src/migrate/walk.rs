@@ -6,7 +6,7 @@
 //! that can matter to the migration are kept in memory: those that name
 //! ServiceMeshExtension, kustomizations, and Helm templates.
 
-use crate::notify::{Level, Notification, Source};
+use crate::notify::{Code, Notification, Source};
 use crate::sme;
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,9 @@ pub struct Walked {
     /// entered (with `recurse_repositories`), each checked on its own
     /// before anything in it is written.
     pub repositories: Vec<PathBuf>,
+    /// Files skipped (not UTF-8, or oversized) that mention
+    /// ServiceMeshExtension all the same (UTF-8 or UTF-16 text).
+    pub skipped_with_sme: Vec<String>,
 }
 
 /// Whether `dir` holds a git repository of its own: a `.git` directory (a
@@ -81,8 +84,8 @@ fn display(dir: &Path, path: &Path) -> String {
     parts.join("/")
 }
 
-fn note(level: Level, name: &str, message: String, advice: &'static str) -> Notification {
-    Notification::new(level, "", message)
+fn note(code: Code, name: &str, message: String, advice: &'static str) -> Notification {
+    Notification::new(code, "", message)
         .at(Source::new(name.to_string(), 1))
         .advice(advice)
 }
@@ -131,7 +134,7 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
                     _ => String::new(),
                 };
                 out.notes.push(note(
-                    Level::Error,
+                    Code::CannotWalk,
                     &name,
                     format!("cannot walk: {}", bare(&e)),
                     "check the permissions",
@@ -146,7 +149,7 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
         if ft.is_symlink() {
             if is_candidate(path) || path.is_dir() {
                 out.notes.push(note(
-                    Level::Info,
+                    Code::SymlinkNotFollowed,
                     &display(dir, path),
                     "a symbolic link: not followed".into(),
                     "",
@@ -166,7 +169,7 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
             out.repositories.push(path);
         } else {
             out.notes.push(note(
-                Level::Info,
+                Code::RepositoryNotEntered,
                 &display(dir, &path),
                 format!("{what}: not entered"),
                 "migrate it on its own, or pass --recurse-repositories",
@@ -188,6 +191,8 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
             Err(skip) => {
                 if matches!(skip, Skip::Io(_)) {
                     out.unreadable += 1;
+                } else if mentions_sme(&path) {
+                    out.skipped_with_sme.push(name.clone());
                 }
                 out.notes.push(skip.note(&name));
             }
@@ -217,13 +222,13 @@ impl Skip {
     fn note(self, name: &str) -> Notification {
         match self {
             Skip::Io(e) => note(
-                Level::Error,
+                Code::CannotRead,
                 name,
                 format!("cannot read: {e}"),
                 "check the permissions; the file was left untouched",
             ),
             Skip::Oversized(len) => note(
-                Level::Warn,
+                Code::FileTooLarge,
                 name,
                 format!(
                     "{len} bytes, more than {} MiB: skipped",
@@ -232,12 +237,46 @@ impl Skip {
                 "migrate any ServiceMeshExtension in it with `sme2wasm convert`",
             ),
             Skip::Binary => note(
-                Level::Info,
+                Code::BinaryFile,
                 name,
                 "not UTF-8 text (a binary file?): skipped".into(),
                 "",
             ),
         }
+    }
+}
+
+/// Whether a file says ServiceMeshExtension in UTF-8 or UTF-16 (either
+/// byte order), read in pieces so that an oversized file is not held.
+fn mentions_sme(path: &Path) -> bool {
+    use std::io::Read;
+    let utf16 = |le: bool| -> Vec<u8> {
+        sme::KIND
+            .encode_utf16()
+            .flat_map(|u| if le { u.to_le_bytes() } else { u.to_be_bytes() })
+            .collect()
+    };
+    let needles = [sme::KIND.as_bytes().to_vec(), utf16(true), utf16(false)];
+    let keep = needles.iter().map(Vec::len).max().unwrap_or(0);
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        carry.extend_from_slice(&buf[..n]);
+        if needles
+            .iter()
+            .any(|nd| carry.windows(nd.len()).any(|w| w == nd.as_slice()))
+        {
+            return true;
+        }
+        let cut = carry.len().saturating_sub(keep);
+        carry.drain(..cut);
     }
 }
 

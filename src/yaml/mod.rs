@@ -10,7 +10,7 @@ mod split;
 pub mod yaml11;
 
 pub use spans::{parse_spans, Node, NodeKind, SpanError, Style};
-pub use split::{split_documents, Document};
+pub use split::{lines, lines_inclusive, newline_of, split_documents, Document};
 
 // The only line in the crate that names the YAML library.
 use serde_yaml as backend;
@@ -46,7 +46,7 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
             return Ok(to_value(&json));
         }
     }
-    backend::from_str::<Value>(text).map_err(|e| {
+    let mut value = backend::from_str::<Value>(text).map_err(|e| {
         let loc = e.location();
         let mut message = e.to_string();
         // The library appends " at line L column C" to some messages; the
@@ -67,7 +67,96 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
             column: loc.as_ref().map(|l| l.column()),
             message,
         }
-    })
+    })?;
+    if has_plain_merge_key(text) {
+        resolve_merge_keys(&mut value)?;
+    }
+    Ok(value)
+}
+
+/// Whether `text` writes a plain `<<` key (a merge key). A quoted `'<<'`
+/// is an ordinary key, to go-yaml as to the YAML spec.
+fn has_plain_merge_key(text: &str) -> bool {
+    let mut from = 0;
+    while let Some(i) = text[from..].find("<<") {
+        let at = from + i;
+        from = at + 2;
+        let before = text[..at].trim_end_matches([' ', '\t']);
+        let opens = before.is_empty() || before.ends_with(['\n', '\r', '{', ',', '-', '?']);
+        let after = text[at + 2..].trim_start_matches([' ', '\t']);
+        if opens && after.starts_with(':') {
+            return true;
+        }
+    }
+    false
+}
+
+/// Resolve YAML merge keys (`<<: *base`, `<<: [*a, *b]`) anywhere in the
+/// tree as Kubernetes' reader does (sigs.k8s.io/yaml, a fork of go-yaml
+/// v2): the entries of a mapping are taken in the order written, each one
+/// setting its key, a later one over an earlier one; a `<<` sets every key
+/// of the mapping it names (its own merge keys resolved first), and of a
+/// list of mappings the earlier wins. So a key written after `<<` wins over
+/// the merged one, and one written before it loses.
+fn resolve_merge_keys(value: &mut Value) -> Result<(), ParseError> {
+    fn invalid(what: &str) -> ParseError {
+        ParseError {
+            line: None,
+            column: None,
+            message: format!(
+                "a merge key (<<) {what}; it must name a mapping or a list of mappings"
+            ),
+        }
+    }
+    fn resolve(value: &mut Value) -> Result<(), ParseError> {
+        match value {
+            Value::Mapping(m) => {
+                let has_merge = m.contains_key("<<");
+                if !has_merge {
+                    for v in m.values_mut() {
+                        resolve(v)?;
+                    }
+                    return Ok(());
+                }
+                let entries: Vec<(Value, Value)> = std::mem::take(m).into_iter().collect();
+                for (k, mut v) in entries {
+                    resolve(&mut v)?;
+                    if k.as_str() != Some("<<") {
+                        m.insert(k, v);
+                        continue;
+                    }
+                    let sources = match v {
+                        Value::Mapping(src) => vec![src],
+                        Value::Sequence(seq) => {
+                            let mut out = Vec::with_capacity(seq.len());
+                            for item in seq.into_iter().rev() {
+                                match item {
+                                    Value::Mapping(src) => out.push(src),
+                                    _ => {
+                                        return Err(invalid(
+                                            "lists something that is not a mapping",
+                                        ))
+                                    }
+                                }
+                            }
+                            out
+                        }
+                        _ => return Err(invalid("holds a scalar")),
+                    };
+                    for src in sources {
+                        for (k, v) in src {
+                            m.insert(k, v);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Value::Sequence(seq) => seq.iter_mut().try_for_each(resolve),
+            Value::Tagged(t) => resolve(&mut t.value),
+            _ => Ok(()),
+        }
+    }
+    resolve(value)
 }
 
 /// Render a serialisable value as a YAML document (no leading `---`),
@@ -165,6 +254,29 @@ mod tests {
         assert!(v["n"].as_f64().is_some());
         let long = format!(r#"{{"{}": 1}}"#, "k".repeat(2000));
         assert!(super::parse(&long).is_ok());
+    }
+
+    #[test]
+    fn merge_keys_resolve_as_kubernetes_reads_them() {
+        let v = super::parse(
+            "base: &b {a: 1, b: 2}\nmore: &m {b: 3, c: 4, <<: {d: 5, c: 9}}\nx:\n  e: 7\n  <<: [*m, *b, {e: 8}]\n  a: 0\n",
+        )
+        .unwrap();
+        let x = &v["x"];
+        assert_eq!(x["a"].as_i64(), Some(0)); // written after << wins
+        assert_eq!(x["e"].as_i64(), Some(8)); // written before << loses (go-yaml v2)
+        assert_eq!(x["b"].as_i64(), Some(3)); // the first of the list wins
+        assert_eq!(x["c"].as_i64(), Some(9)); // in *m, its << comes last and wins
+        assert_eq!(x["d"].as_i64(), Some(5));
+        assert!(x.get("<<").is_none());
+        assert_eq!(v["more"]["c"].as_i64(), Some(9));
+        assert!(super::parse("x: {<<: 1}\n").is_err());
+        // A quoted '<<' is an ordinary key.
+        let q = super::parse("'<<': {a: 1}\n").unwrap();
+        assert_eq!(q["<<"]["a"].as_i64(), Some(1));
+        // JSON has no merge keys.
+        let j = super::parse("{\"<<\": {\"a\": 1}}").unwrap();
+        assert_eq!(j["<<"]["a"].as_i64(), Some(1));
     }
 
     #[test]

@@ -33,10 +33,7 @@ pub fn split_documents(input: &str) -> Vec<Document<'_>> {
     let mut has_content = false;
     let bytes = input.as_bytes();
     while pos < input.len() {
-        let end = match memchr_newline(&bytes[pos..]) {
-            Some(i) => pos + i + 1,
-            None => input.len(),
-        };
+        let end = line_end(bytes, pos);
         let line = &input[pos..end];
         if is_marker(line, "---") && has_content {
             docs.push(Document {
@@ -85,15 +82,65 @@ fn starts_with_key(line: &str, key: &str) -> bool {
     line.strip_prefix(key).is_some_and(|r| r.starts_with(':')) || quoted('"') || quoted('\'')
 }
 
-fn memchr_newline(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
+/// The end of the line that starts at `pos` (after its line break). A line
+/// ends at LF, CRLF or a lone CR: YAML 1.2 (§5.4) and Kubernetes' reader
+/// take all three as a line break.
+fn line_end(bytes: &[u8], pos: usize) -> usize {
+    match bytes[pos..].iter().position(|&c| c == b'\n' || c == b'\r') {
+        Some(i) if bytes[pos + i] == b'\r' && bytes.get(pos + i + 1) == Some(&b'\n') => pos + i + 2,
+        Some(i) => pos + i + 1,
+        None => bytes.len(),
+    }
+}
+
+/// The lines of `text` with their line breaks (LF, CRLF or a lone CR).
+pub fn lines_inclusive(text: &str) -> impl Iterator<Item = &str> {
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos >= bytes.len() {
+            return None;
+        }
+        let end = line_end(bytes, pos);
+        let line = &text[pos..end];
+        pos = end;
+        Some(line)
+    })
+}
+
+/// The lines of `text` without their line breaks (LF, CRLF or a lone CR),
+/// as `str::lines` gives them for LF and CRLF.
+pub fn lines(text: &str) -> impl Iterator<Item = &str> {
+    lines_inclusive(text).map(|l| l.trim_end_matches('\n').trim_end_matches('\r'))
+}
+
+/// The line break a text uses most: `\r\n`, `\r` or `\n` (the default),
+/// so that a rewritten file keeps it.
+pub fn newline_of(text: &str) -> &'static str {
+    let (mut lf, mut crlf, mut cr) = (0usize, 0usize, 0usize);
+    for l in lines_inclusive(text) {
+        if l.ends_with("\r\n") {
+            crlf += 1;
+        } else if l.ends_with('\r') {
+            cr += 1;
+        } else if l.ends_with('\n') {
+            lf += 1;
+        }
+    }
+    if crlf > lf && crlf >= cr {
+        "\r\n"
+    } else if cr > lf && cr > crlf {
+        "\r"
+    } else {
+        "\n"
+    }
 }
 
 impl<'a> Document<'a> {
     /// True when the document holds nothing but blank lines, comments and
     /// markers.
     pub fn is_blank(&self) -> bool {
-        self.text.lines().all(|l| {
+        lines(self.text).all(|l| {
             let t = l.trim_start_matches('\u{feff}').trim();
             t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
         })
@@ -101,7 +148,7 @@ impl<'a> Document<'a> {
 
     /// The line number of the first line that carries content.
     pub fn content_line(&self) -> usize {
-        for (i, l) in self.text.lines().enumerate() {
+        for (i, l) in lines(self.text).enumerate() {
             let t = l.trim_start_matches('\u{feff}').trim();
             if !(t.is_empty() || t.starts_with('#') || t == "---") {
                 return self.start_line + i;
@@ -115,7 +162,7 @@ impl<'a> Document<'a> {
     pub fn leading_comments(&self) -> &'a str {
         let mut end = 0;
         let mut first = true;
-        for l in self.text.split_inclusive('\n') {
+        for l in lines_inclusive(self.text) {
             let t = l.trim_start_matches('\u{feff}').trim();
             if first && is_marker(l, "---") && t == "---" {
                 first = false;
@@ -131,7 +178,7 @@ impl<'a> Document<'a> {
         }
         let text = self.text;
         let skip = if is_marker(text, "---") {
-            text.find('\n').map(|i| i + 1).unwrap_or(text.len())
+            line_end(text.as_bytes(), 0)
         } else {
             0
         };
@@ -154,7 +201,7 @@ impl<'a> Document<'a> {
         let mut at = from;
         let mut found = None;
         for key in path {
-            let hit = self.text.lines().enumerate().skip(at).find(|(_, l)| {
+            let hit = lines(self.text).enumerate().skip(at).find(|(_, l)| {
                 let t = l.trim_start().trim_start_matches("- ");
                 starts_with_key(t, key)
             });
@@ -183,7 +230,7 @@ impl<'a> Document<'a> {
     /// 0-based line indexes of lines that start with `name: VALUE` for a
     /// metadata name, used to find list items.
     pub fn find_line_containing(&self, needle: &str) -> Option<usize> {
-        self.text.lines().position(|l| l.contains(needle))
+        lines(self.text).position(|l| l.contains(needle))
     }
 }
 
@@ -228,6 +275,26 @@ mod tests {
     fn leading_marker_and_crlf() {
         let docs = texts("---\r\na: 1\r\n---\r\nb: 2\r\n");
         assert_eq!(docs, vec![("---\r\na: 1\r\n", 1), ("---\r\nb: 2\r\n", 3)]);
+    }
+
+    #[test]
+    fn a_lone_cr_ends_a_line() {
+        let input = "# c\r---\ra: 1\r\n---\nb: 2\r";
+        let docs = texts(input);
+        assert_eq!(
+            docs,
+            vec![("# c\r", 1), ("---\ra: 1\r\n", 2), ("---\nb: 2\r", 4)]
+        );
+        let d = split_documents("# about\rkind: X\rspec:\r  phase: A\r")[0];
+        assert_eq!((d.content_line(), d.line_of(&["spec", "phase"])), (2, 4));
+        assert_eq!(d.leading_comments(), "# about\r");
+        assert_eq!(
+            lines("a\rb\r\nc\nd").collect::<Vec<_>>(),
+            ["a", "b", "c", "d"]
+        );
+        assert_eq!(newline_of("a\rb\rc\n"), "\r");
+        assert_eq!(newline_of("a\r\nb\r\nc\n"), "\r\n");
+        assert_eq!(newline_of("a"), "\n");
     }
 
     #[test]

@@ -2,6 +2,9 @@
 //! and in the JSON report. Every notification names its object and where it
 //! came from, says what happened and what to do.
 
+pub mod catalogue;
+
+pub use catalogue::Code;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
@@ -106,6 +109,8 @@ impl fmt::Display for Source {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notification {
     pub level: Level,
+    /// The rule of the catalogue it follows (`W104`); its level is `level`.
+    pub code: Code,
     /// `namespace/name` (or `name` without a namespace), or an image
     /// reference; empty when the notification is about an input as a whole.
     pub object: String,
@@ -116,60 +121,23 @@ pub struct Notification {
     /// What to do about it; empty when nothing needs doing.
     #[serde(skip_serializing_if = "str::is_empty")]
     pub advice: Cow<'static, str>,
-    /// The stable code of the catalogue entry (`W104`), where it has one.
-    #[serde(skip)]
-    pub code: Option<&'static str>,
-}
-
-/// One entry of the catalogue of notifications with stable codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Entry {
-    pub code: &'static str,
-    pub name: &'static str,
-    pub level: Level,
-    pub summary: &'static str,
-    pub advice: &'static str,
-}
-
-/// The notifications with stable codes.
-pub fn catalogue() -> &'static [Entry] {
-    &[
-        Entry {
-            code: "W200",
-            name: "image-not-repacked",
-            level: Level::Warn,
-            summary: "an SME's image is not in the image map: Istio's fetcher refuses it unless it already holds /plugin.wasm",
-            advice: "run `sme2wasm repack` on it and convert again with --image-map",
-        },
-        Entry {
-        code: "W900",
-        name: "stale-allow",
-        level: Level::Warn,
-        summary: "an allow (--allow, .sme2wasm.yaml, or an inline comment) matches no warning",
-        advice: "remove the allow: the warning it acknowledged is gone (or the code is wrong)",
-        },
-    ]
 }
 
 impl Notification {
+    /// A notification following the catalogue's rule `code`, at its level.
     pub fn new(
-        level: Level,
+        code: Code,
         object: impl Into<String>,
         message: impl Into<Cow<'static, str>>,
     ) -> Self {
         Notification {
-            level,
+            level: code.level(),
+            code,
             object: object.into(),
             source: None,
             message: message.into(),
             advice: Cow::Borrowed(""),
-            code: None,
         }
-    }
-    /// The notification's catalogue code.
-    pub fn code(mut self, code: &'static str) -> Self {
-        self.code = Some(code);
-        self
     }
     pub fn at(mut self, source: Source) -> Self {
         self.source = Some(source);
@@ -203,8 +171,8 @@ impl fmt::Display for Painted<'_> {
 }
 
 impl fmt::Display for Notification {
-    /// `file:line: LEVEL ns/name: message; advice` — one line, in the form
-    /// compilers use, so editors and grep can follow it.
+    /// `file:line: LEVEL[CODE] ns/name: message; advice` — one line, in the
+    /// form compilers use, so editors and grep can follow it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.write(f, false)
     }
@@ -220,9 +188,7 @@ impl Notification {
         } else {
             write!(f, "{}", self.level)?;
         }
-        if let Some(code) = self.code {
-            write!(f, "[{code}]")?;
-        }
+        write!(f, "[{}]", self.code)?;
         if !self.object.is_empty() {
             write!(f, " {}", self.object)?;
         }

@@ -517,3 +517,34 @@ fn migrate_format_is_the_notifications_and_image_format_is_repacks() {
     ])
     .is_ok());
 }
+
+#[test]
+fn verify_takes_the_same_formats_and_allows() {
+    let repo = gitops();
+    let code = warn_code(repo.path());
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/wasm/header_append.wasm");
+    let module = module.to_str().unwrap();
+    let sme = "base/header-append.yaml";
+    let out = run(
+        repo.path(),
+        &[
+            "verify", "--module", module, sme, "--strict", "--format", "github",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    let warning = err.lines().find(|l| l.starts_with("::warning")).unwrap();
+    let (_, props, _) = workflow_command(warning);
+    assert_eq!(props[0].1, sme);
+    assert_eq!(props[2].1, code);
+    let out = run(
+        repo.path(),
+        &[
+            "verify", "--module", module, sme, "--strict", "--allow", &code, "--format", "sarif",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log: Sarif = serde_json::from_str(&stderr(&out)).unwrap();
+    let results = log.runs[0].results.as_ref().unwrap();
+    assert!(results.iter().any(|r| r.suppressions.is_some()));
+}

@@ -548,3 +548,21 @@ fn verify_takes_the_same_formats_and_allows() {
     let results = log.runs[0].results.as_ref().unwrap();
     assert!(results.iter().any(|r| r.suppressions.is_some()));
 }
+
+#[test]
+fn allow_takes_a_code_its_number_or_its_name() {
+    let repo = gitops();
+    let code = warn_code(repo.path());
+    let rule = sme2wasm::notify::Code::lookup(&code).unwrap();
+    for name in [
+        code.to_lowercase(),
+        code[1..].to_string(),
+        rule.name.to_string(),
+    ] {
+        let out = run(
+            repo.path(),
+            &["migrate", "--diff", "--strict", "-q", "--allow", &name],
+        );
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    }
+}

@@ -13,8 +13,8 @@
 #[path = "gen.rs"]
 mod generate;
 
-use sme2wasm::convert::Options;
-use sme2wasm::stream::{self, Format, Input};
+use sme2wasm::conversion::convert::Options;
+use sme2wasm::conversion::stream::{self, Format, Input};
 use sme2wasm::yaml;
 use std::hint::black_box;
 use std::time::{Duration, Instant};

@@ -12,8 +12,8 @@
 //! object configuration, half none, so both "same" and "different" reports
 //! are produced.
 
-use sme2wasm::convert::Options;
-use sme2wasm::stream::Input;
+use sme2wasm::conversion::convert::Options;
+use sme2wasm::conversion::stream::Input;
 use sme2wasm::verify::{self, host::Prepared, Settings};
 use std::time::{Duration, Instant};
 

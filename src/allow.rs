@@ -347,7 +347,7 @@ pub fn apply(
     let verdicts = notes
         .iter()
         .map(|n| {
-            let code = crate::formats::code_of(n);
+            let code = n.code.as_str();
             let rooted;
             let probe = if prefix.as_os_str().is_empty() {
                 n

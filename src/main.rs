@@ -2,6 +2,6 @@ use clap::Parser;
 
 fn main() {
     let cli = sme2wasm::cli::Cli::parse();
-    let code = sme2wasm::app::run(cli);
+    let code = sme2wasm::commands::run(cli);
     std::process::exit(code as i32);
 }

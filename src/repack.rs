@@ -10,16 +10,17 @@
 //! then the manifest, and read the manifest back. One image's failure is
 //! reported and the others go on; it only changes the exit code.
 
+use crate::conversion::imagemap::{ImageMap, ImageMapEntry};
+use crate::exit::Exit;
 use crate::image::auth::{AuthConfig, Secret};
 use crate::image::build::{self, BuiltImage, ImageSpec};
 use crate::image::extract::{self, Found};
 use crate::image::layout::LayoutStore;
 use crate::image::media::{Format, Platform};
-use crate::image::registry::{RegistryClient, RegistryOptions, RegistryStore};
+use crate::image::registry::{RegistryClient, RegistryOptions, RegistryStore, RetryPolicy};
 use crate::image::source::{Selector, Store};
 use crate::image::wasm::{self, ModuleInfo};
 use crate::image::ImageRef;
-use crate::imagemap::{ImageMap, ImageMapEntry};
 use crate::notify::{Code, Notification};
 use serde::Serialize;
 use std::io::{IsTerminal, Read, Write};
@@ -27,123 +28,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Exit codes, as `--help` documents them.
-pub const EXIT_OK: i32 = 0;
-pub const EXIT_FAILED: i32 = 1;
-pub const EXIT_USAGE: i32 = 2;
-
-const AFTER_HELP: &str = "\
-Each SRC is rebuilt as one gzip layer holding plugin.wasm (first) and
-manifest.yaml rewritten to `module: plugin.wasm`, and pushed to its
-destination. One line per image goes to stdout: SRC -> DST@sha256:DIGEST.
-Pin that digest in the WasmPlugin (spec.url oci://DST, spec.sha256 DIGEST
-without the sha256: prefix), or let `convert --image-map FILE` do it.
-
-SRC and DST are registry references (a tag or @sha256:digest; Docker Hub
-short names are normalised as Docker does) or OCI image-layout directories,
-oci:PATH[:TAG]. Credentials come from --username/--password-stdin,
---authfile, podman's auth.json, or Docker's config.json (with credential
-helpers), in that order.
-
-Exit status:
-  0  every image was repacked, was already repacked, or was already migrated
-  1  at least one image failed (the others were still done)
-  2  usage error: bad flags or references; nothing was done
-
-Examples:
-  sme2wasm repack oci:examples/header-append-sme:2.2 --to oci:/tmp/wasm:2.2
-  sme2wasm repack quay.io/acme/filter:1.0 --to registry.example.com/wasm/filter:1.0
-  sme2wasm repack quay.io/acme/a:1 quay.io/acme/b:1 --tag-suffix -wasm --image-map images.yaml
-  sme2wasm repack quay.io/acme/a:1 --registry localhost:5000/wasm --plain-http localhost:5000 -o json";
-
-/// The `repack` subcommand's flags. Their doc comments are `--help` text,
-/// written for a terminal (`[:TAG]` is not a doc link).
-#[allow(rustdoc::broken_intra_doc_links)]
-#[derive(Debug, Clone, clap::Args)]
-#[command(
-    about = "Rebuild ServiceMeshExtension images as WasmPlugin images and print the digests to pin",
-    after_help = AFTER_HELP
-)]
-#[command(group(clap::ArgGroup::new("destination").required(true).args(["to", "tag_suffix", "registry"])))]
-pub struct RepackArgs {
-    /// Source images: registry references or oci:PATH[:TAG].
-    #[arg(value_name = "SRC", required = true)]
-    pub sources: Vec<String>,
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// Write (or merge into) the image map that `convert --image-map` reads.
-    #[arg(long, value_name = "FILE")]
-    pub image_map: Option<PathBuf>,
-    /// The reference the SMEs name SRC by, for the image map, when SRC is a
-    /// copy (an oci: layout carried into an air-gapped site); one SRC only.
-    #[arg(long, value_name = "REF", requires = "image_map")]
-    pub source_name: Option<String>,
-    /// The registry reference the WasmPlugins will pull the new image from,
-    /// for the image map, when DST is an oci: layout to be copied there.
-    #[arg(long, value_name = "REF", requires = "image_map")]
-    pub dest_name: Option<String>,
-    /// Result format on stdout.
-    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
-    pub output: OutputArg,
-}
-
-/// Where repacked images go, how they are built, and how registries are
-/// reached: shared by `repack` and `migrate --repack`.
-#[allow(rustdoc::broken_intra_doc_links)]
-#[derive(Debug, Clone, clap::Args)]
-pub struct TargetArgs {
-    /// The destination of a single SRC (registry reference or oci:PATH[:TAG]).
-    #[arg(long, value_name = "DST")]
-    pub to: Option<String>,
-    /// Push next to each SRC, under its tag with SUFFIX appended (1.0 -> 1.0-wasm).
-    #[arg(long, value_name = "SUFFIX", allow_hyphen_values = true)]
-    pub tag_suffix: Option<String>,
-    /// Push each SRC to HOST[/PREFIX]/REPOSITORY:TAG, keeping its repository path.
-    #[arg(long, value_name = "HOST[/PREFIX]")]
-    pub registry: Option<String>,
-    /// Media types of the new image: OCI, or Docker v2s2 (never mixed).
-    #[arg(long, value_enum, default_value = "oci")]
-    pub format: FormatArg,
-    /// Leave manifest.yaml out of the new image (it then serves WasmPlugins only).
-    #[arg(long)]
-    pub no_sme_manifest: bool,
-    /// Replace a destination tag that points to different content.
-    #[arg(long)]
-    pub overwrite: bool,
-    /// The image to take from a multi-platform index (default linux/amd64).
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    /// How many images to repack at once.
-    #[arg(short = 'j', long = "jobs", value_name = "N", default_value_t = 1)]
-    pub jobs: usize,
-    /// Speak plain HTTP to this registry host[:port] (repeatable; loopback too must be named).
-    #[arg(long = "plain-http", value_name = "HOST")]
-    pub plain_http: Vec<String>,
-    /// Trust this PEM CA besides the system roots (repeatable).
-    #[arg(long = "ca-file", value_name = "FILE")]
-    pub ca_file: Vec<PathBuf>,
-    /// A Docker config.json or podman auth.json to take credentials from first.
-    #[arg(long, value_name = "FILE")]
-    pub authfile: Option<PathBuf>,
-    /// User name for every registry of this run; the password is read from stdin.
-    #[arg(long, value_name = "NAME", requires = "password_stdin")]
-    pub username: Option<String>,
-    /// Read the password for --username from stdin.
-    #[arg(long, requires = "username")]
-    pub password_stdin: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FormatArg {
-    Oci,
-    Docker,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputArg {
-    Text,
-    Json,
-}
+pub use crate::cli::repack::{FormatArg, OutputArg, RepackArgs, TargetArgs};
 
 /// One image to repack.
 #[derive(Debug, Clone)]
@@ -251,12 +136,9 @@ pub fn jobs_for(rule: &DestinationRule, sources: &[String]) -> Result<Vec<Job>, 
     let mut jobs = Vec::new();
     for s in sources {
         let source = ImageRef::parse(s).map_err(|e| e.to_string())?;
+        // A destination equal to the source is a no-op for an image that is
+        // migrated already, and an error for any other (found per image).
         let destination = rule.destination(&source)?;
-        if destination == source {
-            return Err(format!(
-                "{s}: the destination is the source itself; choose another tag or repository"
-            ));
-        }
         jobs.push(Job {
             written: s.clone(),
             map_from: None,
@@ -343,6 +225,14 @@ impl RepackConfig {
                 }
             }
         }
+        let timeout = crate::image::registry::parse_duration(&args.target.timeout)
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                u(format!(
+                    "--timeout {:?}: give a duration such as 90s, 20m or 2h",
+                    args.target.timeout
+                ))
+            })?;
         let platform = args
             .target
             .platform
@@ -393,7 +283,10 @@ impl RepackConfig {
                 plain_http: args.target.plain_http.clone(),
                 ca_files: args.target.ca_file.clone(),
                 auth: AuthConfig::from_env(explicit, args.target.authfile.clone()),
-                retry: Default::default(),
+                retry: RetryPolicy {
+                    image_timeout: timeout,
+                    ..RetryPolicy::from_env()
+                },
             },
         })
     }
@@ -504,13 +397,19 @@ type Failure = String;
 
 fn repack_one(ctx: &Context, job: &Job) -> Outcome {
     let mut out = Outcome::new(job);
-    if let Err(m) = repack_inner(ctx, job, &mut out) {
+    let limit = ctx.config.registry.retry.image_timeout;
+    crate::image::registry::set_deadline(Some(std::time::Instant::now() + limit));
+    let result = repack_inner(ctx, job, &mut out);
+    crate::image::registry::set_deadline(None);
+    if let Err(m) = result {
         out.status = Status::Failed;
         // The notification names the image; do not say it twice.
         let m = m
             .strip_prefix(&format!("{}: ", job.source))
             .map(str::to_string)
             .unwrap_or(m);
+        // Messages may carry what a server echoed; no secret is printed.
+        let m = crate::image::redact::redact(&m);
         out.notifications.push(Notification::new(
             Code::RepackFailed,
             job.written.clone(),
@@ -548,12 +447,7 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
             });
             out.status = Status::AlreadyMigrated;
             out.digest = Some(source.manifest_digest.clone());
-            out.destination = Some(src.pinned(&source.manifest_digest));
-            out.map_to = map_target(ctx, job, src, out);
-            out.note(
-                Code::AlreadyMigrated,
-                "already migrated: one gzip layer with /plugin.wasm, as Istio's fetcher wants; left as it is",
-            );
+            copy_unchanged(ctx, job, store.as_ref(), &source, out)?;
             return Ok(());
         }
         Found::Extension {
@@ -562,6 +456,11 @@ fn repack_inner(ctx: &Context, job: &Job, out: &mut Outcome) -> Result<(), Failu
             module,
         } => (manifest, path, module),
     };
+    if job.destination == *src {
+        return Err(format!(
+            "{src}: the destination is the source itself, which would replace the ServiceMeshExtension image in use; choose another tag or repository"
+        ));
+    }
     out.phase = Some(manifest.phase.to_string());
     out.priority = manifest.priority;
     let module_path = manifest.module.trim();
@@ -665,6 +564,107 @@ fn push(ctx: &Context, job: &Job, built: &BuiltImage, out: &mut Outcome) -> Resu
     Ok(())
 }
 
+/// An image that already is what Istio's fetcher takes goes to the
+/// destination as it is: the same manifest bytes (so the same digest), its
+/// blobs mounted or copied.
+fn copy_unchanged(
+    ctx: &Context,
+    job: &Job,
+    src_store: &dyn Store,
+    source: &extract::SourceImage,
+    out: &mut Outcome,
+) -> Result<(), Failure> {
+    let (src, dst) = (&job.source, &job.destination);
+    let digest = source.manifest_digest.as_str();
+    if src == dst {
+        out.destination = Some(dst.pinned(digest));
+        out.map_to = map_target(ctx, job, dst, out);
+        out.note(
+            Code::AlreadyMigrated,
+            "already migrated (one gzip layer with /plugin.wasm, as Istio's fetcher wants), and the destination is the source itself: left as it is",
+        );
+        return Ok(());
+    }
+    let fetched = src_store
+        .fetch_manifest(&Selector::Digest(digest.to_string()))
+        .map_err(|e| e.message)?
+        .ok_or_else(|| format!("{src}: the manifest {digest} vanished while it was read"))?;
+    let manifest =
+        crate::image::build::Blob::new(source.image.format.manifest_type(), fetched.body);
+    let store = ctx.store(dst).map_err(|m| format!("{dst}: {m}"))?;
+    let sel = Selector::of(dst);
+    if let Selector::Digest(d) = &sel {
+        if d != digest {
+            return Err(format!(
+                "{}: the destination names digest {d}, but the image is {digest}; name a tag instead",
+                job.written
+            ));
+        }
+    }
+    let unchanged = match store.fetch_manifest(&sel).map_err(|e| e.message)? {
+        Some(f) if f.digest == digest => true,
+        Some(f) if !ctx.config.overwrite => {
+            return Err(format!(
+                "{dst} already points to {} (different content); pass --overwrite to replace it, or choose another tag",
+                f.digest
+            ))
+        }
+        _ => false,
+    };
+    if !unchanged {
+        let image = &source.image;
+        for desc in std::iter::once(&image.config).chain(&image.layers) {
+            if store.has_blob(desc).map_err(|e| e.message)? {
+                continue;
+            }
+            if desc.size > crate::image::merged::MAX_MODULE * 2 {
+                return Err(format!(
+                    "{src}: blob {} is {} bytes; an already migrated image holds a module of at most {} bytes",
+                    desc.digest,
+                    desc.size,
+                    crate::image::merged::MAX_MODULE
+                ));
+            }
+            let mut data = Vec::with_capacity(desc.size as usize);
+            src_store
+                .open_blob(desc)
+                .map_err(|e| e.message)?
+                .read_to_end(&mut data)
+                .map_err(|e| format!("{src}: blob {}: {e}", desc.digest))?;
+            let blob = crate::image::build::Blob {
+                media_type: desc.media_type.clone(),
+                digest: desc.digest.clone(),
+                data,
+            };
+            store.put_blob(&blob).map_err(|e| e.message)?;
+        }
+        store.put_manifest(&manifest, &sel).map_err(|e| e.message)?;
+    }
+    let back = store
+        .fetch_manifest(&sel)
+        .map_err(|e| e.message)?
+        .ok_or_else(|| {
+            format!("{dst}: the manifest was copied but cannot be read back; check the registry")
+        })?;
+    if back.digest != digest {
+        return Err(format!(
+            "{dst}: read back digest {} instead of the copied {digest}; another writer may have replaced the tag",
+            back.digest
+        ));
+    }
+    out.destination = Some(dst.pinned(digest));
+    out.map_to = map_target(ctx, job, dst, out);
+    out.note(
+        Code::AlreadyMigrated,
+        if unchanged {
+            format!("already migrated (one gzip layer with /plugin.wasm, as Istio's fetcher wants), and {dst} already holds it; nothing copied")
+        } else {
+            format!("already migrated (one gzip layer with /plugin.wasm, as Istio's fetcher wants): copied to {dst} unchanged, same digest")
+        },
+    );
+    Ok(())
+}
+
 /// The image map's `to` for a job: `--dest-name`, else the destination when
 /// it is a registry; a layout is no place a WasmPlugin can pull from.
 fn map_target(ctx: &Context, job: &Job, dst: &ImageRef, out: &mut Outcome) -> Option<String> {
@@ -686,35 +686,35 @@ fn map_target(ctx: &Context, job: &Job, dst: &ImageRef, out: &mut Outcome) -> Op
 }
 
 /// Run the whole command; returns the exit code.
-pub fn run(args: RepackArgs) -> i32 {
+pub fn run(args: RepackArgs) -> Exit {
     let config = match RepackConfig::from_args(&args, &mut std::io::stdin()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
     execute(&config)
 }
 
 /// Repack every job of a validated configuration; print results; exit code.
-pub fn execute(config: &RepackConfig) -> i32 {
+pub fn execute(config: &RepackConfig) -> Exit {
     let outcomes = match repack_jobs(config, &config.jobs) {
         Ok(o) => o,
         Err(m) => {
             eprintln!("error: {m}");
-            return EXIT_USAGE;
+            return Exit::Usage;
         }
     };
     let mut code = if outcomes.iter().any(|o| o.status == Status::Failed) {
-        EXIT_FAILED
+        Exit::NotConverted
     } else {
-        EXIT_OK
+        Exit::Ok
     };
     if let Some(path) = &config.image_map {
         if let Err(m) = write_image_map(path, &outcomes) {
             eprintln!("ERROR {}: {m}", path.display());
-            code = EXIT_FAILED;
+            code = Exit::NotConverted;
         }
     }
     print_notifications(&outcomes);

@@ -3,11 +3,11 @@
 //! nesting are refused with a clear error instead of being expanded.
 
 use proptest::prelude::*;
-use sme2wasm::convert::Options;
-use sme2wasm::stream::{convert_inputs, Format, Input};
+use sme2wasm::conversion::convert::Options;
+use sme2wasm::conversion::stream::{convert_inputs, Format, Input};
 use sme2wasm::yaml::{self, Mapping, Value};
 
-fn run(text: String) -> sme2wasm::stream::Outcome {
+fn run(text: String) -> sme2wasm::conversion::stream::Outcome {
     let input = Input {
         name: "fuzz.yaml".into(),
         text,

@@ -6,8 +6,8 @@
 //! of the code under test, which only supplies the new priorities.
 
 use proptest::prelude::*;
-use sme2wasm::mapping::{PhaseMap, PluginPhase, SmePhase};
-use sme2wasm::order::{reconcile, Item};
+use sme2wasm::conversion::mapping::{PhaseMap, PluginPhase, SmePhase};
+use sme2wasm::conversion::order::{reconcile, Item};
 
 const ROOT: &str = "istio-system";
 const NAMESPACES: [&str; 3] = [ROOT, "shop", "batch"];

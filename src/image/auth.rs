@@ -232,6 +232,19 @@ fn lookup_in_file(path: &Path, registry: &str) -> Result<Option<Credential>, Str
     Ok(None)
 }
 
+/// How long a credential helper may take: 30 s, or `helper=` of
+/// `SME2WASM_LIMITS` (an undocumented knob for the test suite).
+fn helper_timeout() -> std::time::Duration {
+    std::env::var("SME2WASM_LIMITS")
+        .ok()
+        .and_then(|spec| {
+            spec.split(',')
+                .find_map(|kv| kv.trim().strip_prefix("helper=").map(str::to_string))
+        })
+        .and_then(|v| crate::image::registry::parse_duration(&v))
+        .unwrap_or(std::time::Duration::from_secs(30))
+}
+
 #[derive(Deserialize)]
 struct HelperAnswer {
     #[serde(rename = "Username")]
@@ -247,15 +260,47 @@ fn run_helper(name: &str, registry: &str, source: &str) -> Result<Option<Credent
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("{source} names {program}, which cannot be run: {e}; install it or remove it from the file"))?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(helper_server(registry).as_bytes());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("{program} failed: {e}"))?;
+    // A helper that hangs (a keyring waiting to be unlocked, a prompt no
+    // one sees) must not hold the run: it gets HELPER_TIMEOUT.
+    let limit = helper_timeout();
+    let mut stdout_pipe = child.stdout.take();
+    let reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(p) = stdout_pipe.as_mut() {
+            let _ = std::io::Read::read_to_end(p, &mut buf);
+        }
+        buf
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if started.elapsed() < limit => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "{program} get ({source}) did not answer within {} s and was stopped; check that the helper works on its own (`echo {} | {program} get`), e.g. that its keyring is unlocked, or pass --authfile FILE or --username NAME --password-stdin",
+                    limit.as_secs_f64(),
+                    helper_server(registry)
+                ));
+            }
+            Err(e) => return Err(format!("{program} failed: {e}")),
+        }
+    };
+    let out = std::process::Output {
+        status,
+        stdout: reader.join().unwrap_or_default(),
+        stderr: Vec::new(),
+    };
     if !out.status.success() {
         let said = String::from_utf8_lossy(&out.stdout);
         if said.contains("credentials not found") {
@@ -265,7 +310,7 @@ fn run_helper(name: &str, registry: &str, source: &str) -> Result<Option<Credent
         return Err(format!(
             "{program} get ({source}) failed with {}: {}",
             out.status,
-            said.lines().next().unwrap_or("").trim()
+            crate::image::redact::redact(said.lines().next().unwrap_or("").trim())
         ));
     }
     let answer: HelperAnswer = serde_json::from_slice(&out.stdout).map_err(|_| {

@@ -4,12 +4,12 @@
 //! image turns out to be migrated already. Lower layers that cannot change
 //! the answer are never downloaded.
 
+use crate::conversion::manifest::Manifest;
 use crate::image::media::{self, Format, Manifest as ImageManifestDoc, Platform};
 use crate::image::merged::{self, Capture, MergedView, Resolved, MAX_MANIFEST, MAX_MODULE};
 use crate::image::source::{Selector, Store};
 use crate::image::wasm::{self, ModuleInfo};
 use crate::image::ImageRef;
-use crate::manifest::Manifest;
 use std::io::Read;
 
 /// A failure: the message names the image and says what to do.
@@ -45,11 +45,16 @@ pub fn read_source(
             let f = store
                 .fetch_manifest(&sel)
                 .map_err(|e| e.message)?
-                .ok_or_else(|| {
-                    format!(
+                .ok_or_else(|| match src {
+                    ImageRef::Layout(l) => format!(
+                        "{src}: the index names {} but the layout has no such blob ({}/blobs/sha256/…); copy the image again with `skopeo copy --all`",
+                        child.digest,
+                        l.path.display()
+                    ),
+                    ImageRef::Registry(_) => format!(
                         "{src}: the index names {} but the registry does not have it",
                         child.digest
-                    )
+                    ),
                 })?;
             match media::parse(&f.body).map_err(|m| format!("{src}@{}: {m}", child.digest))? {
                 ImageManifestDoc::Image(m) => (m, f.digest),
@@ -67,12 +72,26 @@ pub fn read_source(
             cfg.size
         ));
     }
+    // A download cut short or stalled is tried again, as layers are.
     let mut config = Vec::new();
-    store
-        .open_blob(cfg)
-        .map_err(|e| e.message)?
-        .read_to_end(&mut config)
-        .map_err(|e| format!("{src}: image config {}: {e}", cfg.digest))?;
+    let mut delay = std::time::Duration::from_millis(500);
+    for attempt in 1.. {
+        config.clear();
+        let read = store
+            .open_blob(cfg)
+            .map_err(|e| e.message)?
+            .read_to_end(&mut config);
+        match read {
+            Ok(_) => break,
+            Err(e)
+                if attempt < LAYER_ATTEMPTS && !e.to_string().contains("failed verification") =>
+            {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(e) => return Err(format!("{src}: image config {}: {e}", cfg.digest)),
+        }
+    }
     Ok(SourceImage {
         manifest_digest: digest,
         platform: media::config_platform(&config),
@@ -253,6 +272,12 @@ impl LayerReader<'_> {
         if let Some(&size) = self.scans[layer].too_large.get(path) {
             return Err(self.too_large(path, size, limit));
         }
+        if self.scans[layer].sparse.contains(path) {
+            return Err(format!(
+                "{}: /{path} is stored as a sparse file, which sme2wasm does not reassemble; rebuild the image without sparse files (tar without --sparse)",
+                self.src
+            ));
+        }
         if let Some(c) = self.scans[layer].captured.remove(path) {
             return Ok(c);
         }
@@ -267,6 +292,12 @@ impl LayerReader<'_> {
         let mut scan = self.scan(layer, &capture)?;
         if let Some(&size) = scan.too_large.get(path) {
             return Err(self.too_large(path, size, limit));
+        }
+        if scan.sparse.contains(path) {
+            return Err(format!(
+                "{}: /{path} is stored as a sparse file, which sme2wasm does not reassemble; rebuild the image without sparse files (tar without --sparse)",
+                self.src
+            ));
         }
         scan.captured.remove(path).ok_or_else(|| {
             format!(

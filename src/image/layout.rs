@@ -44,7 +44,7 @@ impl LayoutStore {
     }
 
     fn blob_path(&self, digest: &str) -> Result<PathBuf, StoreError> {
-        let hex = crate::imagemap::digest_hex(digest).ok_or_else(|| {
+        let hex = crate::image::reference::digest_hex(digest).ok_or_else(|| {
             StoreError::new(format!(
                 "{}: digest {digest:?} is not a sha256 digest",
                 self.reference
@@ -120,6 +120,18 @@ impl Store for LayoutStore {
             },
         };
         let Some(desc) = found else {
+            // The children of an index (a multi-platform image that
+            // `skopeo copy --all` wrote) are in blobs/, not in index.json.
+            if let Selector::Digest(d) = sel {
+                let path = self.blob_path(d)?;
+                return match std::fs::read(&path) {
+                    Ok(body) => verify_manifest(body, sel)
+                        .map(Some)
+                        .map_err(|m| StoreError::new(format!("{}: {m}", self.reference))),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(self.io_err("read", &path, e)),
+                };
+            }
             return Ok(None);
         };
         let path = self.blob_path(&desc.digest)?;

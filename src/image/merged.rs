@@ -11,6 +11,7 @@
 //! root, absolute symlink targets start at the image root, and a path that
 //! would leave the image is an error rather than something clamped silently.
 
+use crate::image::tarstream::TarReader;
 use flate2::read::MultiGzDecoder;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{self, Read};
@@ -20,6 +21,11 @@ pub const MAX_MODULE: u64 = 256 * 1024 * 1024;
 /// manifest.yaml is a few lines; anything this large is not one.
 pub const MAX_MANIFEST: u64 = 1024 * 1024;
 const MAX_SYMLINKS: usize = 40;
+/// The most paths (and bytes of path names, ancestors and link targets
+/// included) one layer's index holds: well above real layers (a large
+/// node_modules layer holds a few hundred thousand files).
+pub const MAX_ENTRIES: usize = 1_000_000;
+pub const MAX_NAME_BYTES: usize = 64 * 1024 * 1024;
 
 /// What a layer says about one path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +49,8 @@ pub struct LayerIndex {
     pub entries: HashMap<String, EntryKind>,
     /// Directories whose lower content this layer hides ("" is the root).
     pub opaque: HashSet<String>,
+    /// Bytes of the paths and link targets held.
+    pub name_bytes: usize,
 }
 
 /// Normalise a tar entry name: strip `./` and `/`, drop `.` and empty
@@ -73,8 +81,19 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 
 impl LayerIndex {
     fn add_implicit_dirs(&mut self, path: &str) {
-        for a in ancestors(path) {
-            self.entries.entry(a.to_string()).or_insert(EntryKind::Dir);
+        // Longest first; an ancestor present has its own ancestors too, so
+        // a deep path costs its new directories only.
+        let mut missing = Vec::new();
+        for (i, _) in path.rmatch_indices('/') {
+            let a = &path[..i];
+            if self.entries.contains_key(a) {
+                break;
+            }
+            missing.push(a);
+        }
+        for a in missing {
+            self.name_bytes += a.len();
+            self.entries.insert(a.to_string(), EntryKind::Dir);
         }
     }
 
@@ -85,6 +104,7 @@ impl LayerIndex {
         }
         let (parent, base) = parent_and_base(&path);
         if base == ".wh..wh..opq" {
+            self.name_bytes += parent.len();
             self.opaque.insert(parent.to_string());
             if !parent.is_empty() {
                 self.entries
@@ -105,10 +125,16 @@ impl LayerIndex {
                 format!("{parent}/{deleted}")
             };
             self.add_implicit_dirs(&target);
+            self.name_bytes += target.len();
             self.entries.insert(target, EntryKind::Whiteout);
             return;
         }
         self.add_implicit_dirs(&path);
+        self.name_bytes += path.len()
+            + match &kind {
+                EntryKind::Symlink(t) | EntryKind::Hardlink(t) => t.len(),
+                _ => 0,
+            };
         self.entries.insert(path, kind);
     }
 }
@@ -315,6 +341,8 @@ pub struct Capture {
     /// one of them may turn out to be the module once manifest.yaml is known,
     /// and the layer then need not be downloaded again.
     pub spool_wasm: bool,
+    /// The most bytes spooled at a time (default: the module limit).
+    pub spool_limit: Option<u64>,
 }
 
 /// The first `plugin.wasm` entry of a layer, as Istio's fetcher finds it.
@@ -336,6 +364,8 @@ pub struct LayerScan {
     pub captured: HashMap<String, Vec<u8>>,
     /// Captured paths that were larger than their limit, with their size.
     pub too_large: HashMap<String, u64>,
+    /// Captured paths stored as sparse files (not reassembled).
+    pub sparse: HashSet<String>,
     pub first_plugin_wasm: Option<FirstPluginWasm>,
     /// The layer was gzip-compressed (Istio needs that of a migrated image).
     pub gzip: bool,
@@ -442,34 +472,28 @@ fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<
             LayerError::Tar(e)
         }
     };
-    let mut archive = tar::Archive::new(reader);
+    let mut archive = TarReader::new(reader);
     let mut first = true;
     let mut wanted = want.paths.clone();
-    for entry in archive.entries().map_err(wrap)? {
-        let mut entry = entry.map_err(wrap)?;
-        let raw_name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+    let spool_limit = want.spool_limit.unwrap_or(MAX_MODULE);
+    let mut spooled_bytes = 0u64;
+    while let Some(entry) = archive.next_entry().map_err(wrap)? {
+        let raw_name = String::from_utf8_lossy(&entry.path).into_owned();
         let Some(path) = normalize_entry_name(&raw_name) else {
             first = false;
             continue;
         };
-        let header = entry.header();
-        let et = header.entry_type();
-        let size = entry.size();
-        let link = || {
-            entry
-                .link_name_bytes()
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default()
-        };
-        let kind = match et {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                EntryKind::File { size }
-            }
-            tar::EntryType::Directory => EntryKind::Dir,
-            tar::EntryType::Symlink => EntryKind::Symlink(link()),
-            tar::EntryType::Link => EntryKind::Hardlink(link()),
+        let size = entry.size;
+        let link = || String::from_utf8_lossy(&entry.link).into_owned();
+        let kind = match entry.typeflag {
+            b'0' | b'7' | b'S' => EntryKind::File { size },
+            b'5' => EntryKind::Dir,
+            b'2' => EntryKind::Symlink(link()),
+            b'1' => EntryKind::Hardlink(link()),
             _ => EntryKind::Other,
         };
+        // A sparse file's stored data is not its content: never captured.
+        let readable = !entry.sparse;
         if want.first_plugin_wasm
             && scan.first_plugin_wasm.is_none()
             && parent_and_base(&path).1 == "plugin.wasm"
@@ -481,9 +505,9 @@ fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<
                 content: None,
                 first_entry: first,
             };
-            if regular && path == "plugin.wasm" && size <= MAX_MODULE {
+            if regular && readable && path == "plugin.wasm" && size <= MAX_MODULE {
                 let mut buf = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut buf).map_err(wrap)?;
+                archive.read_to_end(&mut buf).map_err(wrap)?;
                 fp.content = Some(buf.clone());
                 if want.paths.contains_key(&path) {
                     scan.captured.insert(path.clone(), buf);
@@ -495,13 +519,17 @@ fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<
         if let (Some(limit), EntryKind::File { .. }) = (wanted.get(&path).copied(), &kind) {
             let limit = &limit;
             // A later entry of the same path replaces an earlier one.
-            if size > *limit {
+            if !readable {
+                scan.sparse.insert(path.clone());
+                scan.captured.remove(&path);
+            } else if size > *limit {
                 scan.too_large.insert(path.clone(), size);
                 scan.captured.remove(&path);
             } else if !scan.captured.contains_key(&path) || scan.index.entries.contains_key(&path) {
                 let mut buf = Vec::with_capacity(size as usize);
-                entry.read_to_end(&mut buf).map_err(wrap)?;
+                archive.read_to_end(&mut buf).map_err(wrap)?;
                 scan.too_large.remove(&path);
+                scan.sparse.remove(&path);
                 if path == "manifest.yaml" {
                     let module = want.module_of_manifest.and_then(|f| f(&buf));
                     if let Some(m) = module.as_deref().and_then(normalize_entry_name) {
@@ -511,20 +539,41 @@ fn scan_tar<R: Read>(reader: R, want: &Capture, scan: &mut LayerScan) -> Result<
                 scan.captured.insert(path.clone(), buf);
             }
         } else if want.spool_wasm
+            && readable
             && matches!(kind, EntryKind::File { size } if size <= MAX_MODULE)
             && path.to_ascii_lowercase().ends_with(".wasm")
         {
-            if scan.spool.is_none() {
-                scan.spool = Some(tempfile::tempfile().map_err(LayerError::Io)?);
+            // Candidates wait on disk, never more than one module's worth
+            // at a time: a later one that would pass the limit replaces the
+            // spool (the layer is read again if an earlier one is wanted).
+            if spooled_bytes + size > spool_limit {
+                scan.spool = None;
+                scan.spooled.clear();
+                spooled_bytes = 0;
             }
-            if let Some(spool) = scan.spool.as_mut() {
-                use std::io::{Seek, SeekFrom};
-                let offset = spool.seek(SeekFrom::End(0)).map_err(LayerError::Io)?;
-                let len = io::copy(&mut entry, spool).map_err(wrap)?;
-                scan.spooled.insert(path.clone(), (offset, len));
+            if size <= spool_limit {
+                if scan.spool.is_none() {
+                    scan.spool = Some(tempfile::tempfile().map_err(LayerError::Io)?);
+                }
+                if let Some(spool) = scan.spool.as_mut() {
+                    use std::io::{Seek, SeekFrom};
+                    let offset = spool.seek(SeekFrom::End(0)).map_err(LayerError::Io)?;
+                    let len = io::copy(&mut archive, spool).map_err(wrap)?;
+                    spooled_bytes += len;
+                    scan.spooled.insert(path.clone(), (offset, len));
+                }
             }
         }
         scan.index.add(path, kind);
+        if scan.index.entries.len() > MAX_ENTRIES || scan.index.name_bytes > MAX_NAME_BYTES {
+            return Err(LayerError::Tar(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the layer holds more than {MAX_ENTRIES} paths or {} MiB of path names; sme2wasm keeps a layer's paths to resolve the module and refuses more; this is no plugin image",
+                    MAX_NAME_BYTES >> 20
+                ),
+            )));
+        }
     }
     // Drain what the archive reader left (end-of-archive blocks, padding).
     let mut rest = archive.into_inner();
@@ -714,5 +763,39 @@ mod tests {
                 size: 3
             }
         );
+    }
+}
+
+#[cfg(test)]
+mod spool_tests {
+    use super::*;
+
+    /// Candidates spool one module's worth at a time, however many the
+    /// layer holds above manifest.yaml; the module is still found.
+    #[test]
+    fn the_spool_holds_at_most_its_limit() {
+        let mut b = tar::Builder::new(Vec::new());
+        for i in 0..8 {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(100);
+            h.set_mode(0o644);
+            b.append_data(&mut h, format!("m{i}.wasm"), &[i as u8; 100][..])
+                .unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let want = Capture {
+            spool_wasm: true,
+            spool_limit: Some(250),
+            ..Default::default()
+        };
+        let mut scan = scan_layer(&tar[..], &want).unwrap();
+        let spool_len = scan.spool.as_ref().unwrap().metadata().unwrap().len();
+        assert!(spool_len <= 250, "{spool_len}");
+        assert_eq!(scan.take_spooled("m7.wasm").unwrap().unwrap(), [7u8; 100]);
+        assert!(
+            scan.take_spooled("m0.wasm").unwrap().is_none(),
+            "an early one was let go (the layer is read again if it is the module)"
+        );
+        assert_eq!(scan.index.entries.len(), 8);
     }
 }

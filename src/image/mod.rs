@@ -15,9 +15,11 @@ pub mod extract;
 pub mod layout;
 pub mod media;
 pub mod merged;
+pub mod redact;
 pub mod reference;
 pub mod registry;
 pub mod source;
+pub mod tarstream;
 pub mod wasm;
 
 pub use reference::{ImageRef, LayoutRef, RegistryRef};

@@ -15,11 +15,11 @@
 
 use super::walk::SourceFile;
 use super::Counters;
-use crate::convert::{plugin_url, selects_gateway, Options};
-use crate::mapping::SmePhase;
+use crate::conversion::convert::{plugin_url, selects_gateway, Options};
+use crate::conversion::mapping::SmePhase;
+use crate::conversion::sme;
+use crate::conversion::wasmplugin::{self, IstioVersion};
 use crate::notify::{Code, Level, Notification, Source};
-use crate::sme;
-use crate::wasmplugin::{self, IstioVersion};
 use crate::yaml::Document;
 
 /// Whether a document is a template rather than YAML: it holds `{{` and
@@ -253,7 +253,7 @@ fn without_actions(s: &str, mark: &str) -> String {
 
 impl ChartOrder {
     pub fn build(files: &[SourceFile], opts: &Options) -> ChartOrder {
-        use crate::convert::{Converter, Site};
+        use crate::conversion::convert::{Converter, Site};
         use crate::yaml::{Mapping, Value};
         let mut charts: std::collections::BTreeMap<String, Vec<(&SourceFile, Document)>> =
             Default::default();
@@ -982,7 +982,8 @@ mod tests {
         assert!(e.contains("\"PostStats\" \"UNSPECIFIED_PHASE\""), "{e}");
         assert!(e.ends_with("(toString (.Values.p))) }}"), "{e}");
         opts.phase_map =
-            crate::mapping::PhaseMap::with_overrides(&["PostAuthZ=AUTHZ".into()]).unwrap();
+            crate::conversion::mapping::PhaseMap::with_overrides(&["PostAuthZ=AUTHZ".into()])
+                .unwrap();
         let e = phase_expression(".Values.p", &opts);
         assert!(e.contains("\"PostAuthZ\" \"AUTHZ\""), "{e}");
     }

@@ -24,11 +24,11 @@
 use super::rewrite::{self, Edit};
 use super::walk::SourceFile;
 use super::{fields, Counters, DocPlan};
-use crate::convert::{plugin_url, Options};
-use crate::mapping::SmePhase;
+use crate::conversion::convert::{plugin_url, Options};
+use crate::conversion::mapping::SmePhase;
+use crate::conversion::sme::{self, SERVER_SET_METADATA};
+use crate::conversion::wasmplugin;
 use crate::notify::{Code, Notification, Source};
-use crate::sme::{self, SERVER_SET_METADATA};
-use crate::wasmplugin;
 use crate::yaml::{self, Document, Mapping, Node, NodeKind, Value};
 use std::collections::HashMap;
 use std::path::Path;
@@ -1117,7 +1117,7 @@ fn plan_construct_file<'a>(
             Err(e) => {
                 counters.unreadable += 1;
                 notes.push(
-                    crate::stream::parse_error(&file.name, doc, &e)
+                    crate::conversion::stream::parse_error(&file.name, doc, &e)
                         .advice("fix the file; it was left untouched"),
                 );
                 return docs.into_iter().map(|d| (d, DocPlan::Keep)).collect();
@@ -1335,7 +1335,7 @@ fn plan_kustomization_doc(
             if doc.text.contains(sme::KIND) {
                 counters.unreadable += 1;
                 notes.push(
-                    crate::stream::parse_error(&file.name, doc, &e)
+                    crate::conversion::stream::parse_error(&file.name, doc, &e)
                         .advice("fix the kustomization; it was left untouched"),
                 );
             }
@@ -1627,7 +1627,7 @@ pub fn plan_patch_file<'a>(
             Err(e) => {
                 counters.unreadable += 1;
                 notes.push(
-                    crate::stream::parse_error(&file.name, &doc, &e)
+                    crate::conversion::stream::parse_error(&file.name, &doc, &e)
                         .advice("fix the patch; it was left untouched"),
                 );
                 out.push((doc, DocPlan::Keep));

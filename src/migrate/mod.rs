@@ -16,17 +16,18 @@ mod rewrite;
 mod vcs;
 mod walk;
 
-use crate::app::{self, Exit};
 use crate::cli::MigrateArgs;
-use crate::convert::{Converter, Options, Site};
+use crate::conversion::convert::{Converter, Options, Site};
+use crate::conversion::imagemap::ImageMap;
+use crate::conversion::remaining::{self, Left, Reason};
+use crate::conversion::sme;
+use crate::conversion::stream;
+use crate::conversion::template::{self, Fixup, Tokens};
+use crate::conversion::wasmplugin::WasmPlugin;
+use crate::exit::Exit;
 use crate::fsutil::quote_path;
-use crate::imagemap::ImageMap;
 use crate::notify::{Code, Counts, Level, Notification, Source};
-use crate::remaining::{self, Left, Reason};
-use crate::sme;
-use crate::stream;
-use crate::template::{self, Fixup, Tokens};
-use crate::wasmplugin::WasmPlugin;
+use crate::output;
 use crate::yaml::{self, Document, Value};
 use std::collections::{HashMap, HashSet};
 use walk::SourceFile;
@@ -130,7 +131,7 @@ pub fn run(args: &MigrateArgs) -> Exit {
 /// Run `migrate`, first repacking every image the SMEs name when `repack`
 /// is given; its entries take precedence over `--image-map`'s.
 pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
-    let mut opts = match app::options(&args.conversion) {
+    let mut opts = match crate::cli::options(&args.conversion) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("sme2wasm: {e}");
@@ -229,7 +230,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         }
     }
     let mut outcome = migrate(walked, &opts);
-    let mut notes = app::phase_map_notes(&opts);
+    let mut notes = crate::conversion::convert::phase_map_notes(&opts);
     notes.append(&mut verify_notes);
     notes.append(&mut outcome.notes);
     // Acknowledged warnings, from the files as they were read (before any
@@ -239,7 +240,8 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         Some(c) => Some(c.old.clone()),
         None => std::fs::read_to_string(dir.join(name)).ok(),
     };
-    let allowed = match app::acknowledge(&args.conversion, dir, &rewritten, &text_of, &mut notes) {
+    let allowed = match output::acknowledge(&args.conversion, dir, &rewritten, &text_of, &mut notes)
+    {
         Ok(a) => a,
         Err(e) => {
             eprintln!("sme2wasm: {e}");
@@ -295,7 +297,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         }
         Mode::Diff => {
             let diff = unified_diff(&outcome.changes);
-            if let Err(e) = app::write_stdout(&diff) {
+            if let Err(e) = output::write_stdout(&diff) {
                 eprintln!("sme2wasm: cannot write the diff: {e}");
                 return Exit::Usage;
             }
@@ -339,7 +341,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         },
     );
     if let Some(path) = &args.conversion.report {
-        if let Err(e) = app::write_report(path, &listed, summary) {
+        if let Err(e) = output::write_report(path, &listed, summary) {
             eprintln!("sme2wasm: {e}");
             return Exit::Usage;
         }
@@ -1249,7 +1251,7 @@ mod tests {
         let repack = |images: &[String]| {
             seen.borrow_mut().extend_from_slice(images);
             let mut map = ImageMap::default();
-            map.merge(crate::imagemap::ImageMapEntry {
+            map.merge(crate::conversion::imagemap::ImageMapEntry {
                 from: "quay.io/x/a:1".into(),
                 to: "registry.local/wasm/a:1".into(),
                 digest: format!("sha256:{}", "ab".repeat(32)),

@@ -6,8 +6,8 @@
 //! that can matter to the migration are kept in memory: those that name
 //! ServiceMeshExtension, kustomizations, and Helm templates.
 
+use crate::conversion::sme;
 use crate::notify::{Code, Notification, Source};
-use crate::sme;
 use std::path::{Path, PathBuf};
 
 /// Files larger than this are not read (a generated dump, not a manifest).

@@ -354,7 +354,7 @@ catalogue! {
         summary "--platform asked for a platform, but the image is a single image of another; it is repacked as it is."
         advice "";
     AlreadyMigrated = "I" 503 Info "already-migrated"
-        summary "The image is already migrated: one gzip layer with /plugin.wasm, as Istio's fetcher wants; left as it is."
+        summary "The image is already migrated (one gzip layer with /plugin.wasm, as Istio's fetcher wants): it is left as it is, or copied to the destination unchanged (the same digest)."
         advice "";
     ModuleFound = "I" 504 Info "module-found"
         summary "The Wasm module found in the image: its path, size, proxy-wasm ABI and how many layers were read."

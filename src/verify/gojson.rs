@@ -11,7 +11,7 @@
 //! escaped, other non-ASCII written raw. Go before 1.22 writes `\b` and `\f`
 //! as `\u0008` and `\u000c`.
 
-use crate::sme::{ApiVersion, Config};
+use crate::conversion::sme::{ApiVersion, Config};
 use crate::yaml::{self, Value};
 
 /// Which Go wrote the bytes: only the escapes of `\b` and `\f` differ.

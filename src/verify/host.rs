@@ -39,8 +39,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            fuel: 200_000_000,
-            memory: 256 << 20,
+            fuel: crate::cli::verify::DEFAULT_FUEL,
+            memory: crate::cli::verify::DEFAULT_MEMORY_MIB << 20,
         }
     }
 }

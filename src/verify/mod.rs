@@ -15,109 +15,19 @@ pub mod module;
 pub mod report;
 pub mod scenario;
 
-use crate::app::Exit;
-use crate::cli::ConversionArgs;
-use crate::convert::{Converter, Options, Site};
+use crate::conversion::convert::{Converter, Options, Site};
+use crate::conversion::sme::{self, Config, ServiceMeshExtension};
+use crate::conversion::wasmplugin::{IstioVersion, WasmPlugin};
+use crate::exit::Exit;
 use crate::notify::{Code, Counts, Notification};
-use crate::sme::{self, Config, ServiceMeshExtension};
-use crate::wasmplugin::{IstioVersion, WasmPlugin};
 use crate::yaml::{self, Value};
 use gojson::GoVersion;
 use host::{Limits, Setup};
 use module::{Loaded, Modules};
 use report::PluginReport;
 use scenario::Exchange;
-use std::path::PathBuf;
 
-pub const AFTER_HELP: &str = "\
-Each SME is converted as `convert` converts it, then its plugin is loaded as
-Envoy loads it (ABI version, imports, allocator, start) and run twice in a
-small deterministic proxy-wasm host: with the configuration bytes and root_id
-Maistra gave it, and with those Istio will give the WasmPlugin. Each run gets
-the canary (context create, vm start, configure) and the requests of the
-scenario (default: one GET answered 200). Every effect is compared: headers
-and bodies changed, local replies, logs, metrics, HTTP and gRPC calls,
-properties read, traps.
-
-The report goes to stdout (-o json for JSON); notifications go to stderr.
-
-Examples:
-  sme2wasm verify extensions/ --module filter.wasm
-  sme2wasm verify sme.yaml --image-map images.yaml --plain-http localhost:5000
-  oc get servicemeshextensions -A -o yaml | sme2wasm verify --request scenario.yaml -o json
-
-Exit codes:
-  0  every plugin behaves the same under Istio as under Maistra
-  1  a plugin behaves differently, would be refused, or could not be checked
-     (each is named in the report)
-  2  usage error, or an input that could not be read or parsed
-  3  with --strict: a WARN was printed (and nothing worse)";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputArg {
-    Text,
-    Json,
-}
-
-/// The `verify` subcommand's flags.
-#[derive(Debug, Clone, clap::Args)]
-#[command(after_help = AFTER_HELP)]
-pub struct VerifyArgs {
-    /// YAML or JSON files or directories (walked for *.yaml, *.yml, *.json);
-    /// `-` or nothing reads stdin
-    #[arg(value_name = "PATH")]
-    pub paths: Vec<String>,
-
-    /// Run this module for every SME instead of reading the SMEs' images
-    #[arg(long, value_name = "FILE.wasm")]
-    pub module: Option<PathBuf>,
-
-    /// A YAML scenario: the requests and responses to run (default: one GET
-    /// answered 200)
-    #[arg(long, value_name = "FILE")]
-    pub request: Option<PathBuf>,
-
-    /// Report format on stdout
-    #[arg(short = 'o', long = "output", value_enum, default_value = "text")]
-    pub output: OutputArg,
-
-    /// Fuel (about one unit per Wasm instruction) each callback may use
-    #[arg(long, value_name = "N", default_value_t = Limits::default().fuel)]
-    pub fuel: u64,
-
-    /// The most memory a plugin may grow to, in MiB
-    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory >> 20)]
-    pub memory_limit: usize,
-
-    #[command(flatten)]
-    pub conversion: ConversionArgs,
-
-    #[command(flatten, next_help_heading = "Reading images")]
-    pub images: ImageArgs,
-}
-
-/// How images are read: as `repack` reads them.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ImageArgs {
-    /// The image to take from a multi-platform index (default linux/amd64)
-    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<String>,
-    /// Speak plain HTTP to this registry host[:port] (repeatable)
-    #[arg(long = "plain-http", value_name = "HOST")]
-    pub plain_http: Vec<String>,
-    /// Trust this PEM CA besides the system roots (repeatable)
-    #[arg(long = "ca-file", value_name = "FILE")]
-    pub ca_file: Vec<PathBuf>,
-    /// A Docker config.json or podman auth.json to take credentials from first
-    #[arg(long, value_name = "FILE")]
-    pub authfile: Option<PathBuf>,
-    /// User name for every registry; the password is read from stdin
-    #[arg(long, value_name = "NAME", requires = "password_stdin")]
-    pub username: Option<String>,
-    /// Read the password for --username from stdin
-    #[arg(long, requires = "username")]
-    pub password_stdin: bool,
-}
+pub use crate::cli::verify::{ImageArgs, OutputArg, VerifyArgs};
 
 /// Everything a verify run needs besides the SMEs.
 pub struct Settings {
@@ -170,7 +80,7 @@ pub struct Read {
 
 /// Read SMEs from the inputs (documents and `kind: List` items) and convert
 /// each as `convert` does.
-pub fn read_and_convert(inputs: &[crate::stream::Input], opts: &Options) -> Read {
+pub fn read_and_convert(inputs: &[crate::conversion::stream::Input], opts: &Options) -> Read {
     let mut conv = Converter::new(opts);
     let mut pairs = Vec::new();
     let mut failed = Vec::new();
@@ -184,13 +94,17 @@ pub fn read_and_convert(inputs: &[crate::stream::Input], opts: &Options) -> Read
                 Ok(v) => v,
                 Err(e) => {
                     unreadable += 1;
-                    conv.note(crate::stream::parse_error(&input.name, &doc, &e));
+                    conv.note(crate::conversion::stream::parse_error(
+                        &input.name,
+                        &doc,
+                        &e,
+                    ));
                     continue;
                 }
             };
             let mut one = |item: &Value, site: &Site, conv: &mut Converter| {
                 let source = format!("{}:{}", site.file, site.line);
-                match crate::stream::read_sme(item, site, conv) {
+                match crate::conversion::stream::read_sme(item, site, conv) {
                     Some(sme) => match conv.add(&sme, site) {
                         Some((_, plugin)) => pairs.push(Pair {
                             sme,
@@ -214,7 +128,11 @@ pub fn read_and_convert(inputs: &[crate::stream::Input], opts: &Options) -> Read
                     for item in items.iter().filter(|i| sme::is_sme(i)) {
                         let site = Site {
                             file: &input.name,
-                            line: crate::stream::list_item_line(&doc, item, doc.content_line()),
+                            line: crate::conversion::stream::list_item_line(
+                                &doc,
+                                item,
+                                doc.content_line(),
+                            ),
                             doc: None,
                         };
                         one(item, &site, &mut conv);
@@ -375,7 +293,7 @@ pub fn run(args: VerifyArgs) -> Exit {
         eprintln!("sme2wasm: {m}");
         Exit::Usage
     };
-    let opts = match crate::app::options(&args.conversion) {
+    let opts = match crate::cli::options(&args.conversion) {
         Ok(o) => o,
         Err(e) => return usage(e.to_string()),
     };
@@ -443,14 +361,14 @@ pub fn run(args: VerifyArgs) -> Exit {
     };
     let mut modules = Modules::new(registry, platform);
 
-    let (inputs, read_errors) = crate::stream::read_inputs(&args.paths);
+    let (inputs, read_errors) = crate::conversion::stream::read_inputs(&args.paths);
     for e in &read_errors {
         eprintln!("sme2wasm: {e}");
     }
     let read = read_and_convert(&inputs, &opts);
     drop(inputs);
     let mut notes = read.notifications;
-    notes.splice(0..0, crate::app::phase_map_notes(&opts));
+    notes.splice(0..0, crate::conversion::convert::phase_map_notes(&opts));
     let mut reports: Vec<PluginReport> = read
         .failed
         .iter()
@@ -513,7 +431,7 @@ pub fn run(args: VerifyArgs) -> Exit {
             t
         }
     };
-    if let Err(e) = crate::app::write_stdout(&out) {
+    if let Err(e) = crate::output::write_stdout(&out) {
         return usage(format!("cannot write the report: {e}"));
     }
     let text_of = |name: &str| {
@@ -521,7 +439,7 @@ pub fn run(args: VerifyArgs) -> Exit {
             .then(|| std::fs::read_to_string(name).ok())
             .flatten()
     };
-    let allowed = match crate::app::acknowledge(
+    let allowed = match crate::output::acknowledge(
         &args.conversion,
         std::path::Path::new("."),
         &[],
@@ -559,7 +477,7 @@ pub fn run(args: VerifyArgs) -> Exit {
         },
     );
     if let Some(path) = &args.conversion.report {
-        if let Err(e) = crate::app::write_report(path, &listed, summary) {
+        if let Err(e) = crate::output::write_report(path, &listed, summary) {
             return usage(e.to_string());
         }
     }
@@ -586,7 +504,7 @@ pub fn for_migrate(
     files: &[(String, String)],
     opts: &Options,
     module: Option<&std::path::Path>,
-    target: &crate::repack::TargetArgs,
+    target: &crate::cli::repack::TargetArgs,
     force: bool,
 ) -> Result<
     (
@@ -619,9 +537,9 @@ pub fn for_migrate(
         ..Default::default()
     };
     let mut modules = Modules::new(registry, platform);
-    let inputs: Vec<crate::stream::Input> = files
+    let inputs: Vec<crate::conversion::stream::Input> = files
         .iter()
-        .map(|(name, text)| crate::stream::Input {
+        .map(|(name, text)| crate::conversion::stream::Input {
             name: name.clone(),
             text: text.clone(),
         })

@@ -4,6 +4,7 @@
 //! lets documents which are not ServiceMeshExtensions pass through untouched,
 //! and the span tree that lets `migrate` edit a document in place.
 
+pub mod depth;
 mod emit;
 mod spans;
 mod split;
@@ -38,6 +39,8 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
     // A byte-order mark is allowed at the start of a stream; the backend
     // would take it for content.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // Deep nesting is refused before a parser spends superlinear time on it.
+    depth::check(text)?;
     // JSON is YAML, but the YAML parser refuses some valid JSON (surrogate
     // pair escapes, keys over 1024 characters, integers beyond 64 bits):
     // a document that is JSON is read as JSON.
@@ -55,8 +58,11 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
             message.truncate(i);
         }
         if message.contains("recursion limit") {
-            message = "nesting is too deep (more than 128 levels); this is not a Kubernetes object"
-                .to_string();
+            message = format!(
+                "nesting is more than {} levels deep, more than sme2wasm reads (Kubernetes reads up to {}); no ServiceMeshExtension nests this deep",
+                depth::MAX_DEPTH,
+                depth::KUBERNETES_MAX_DEPTH
+            );
         } else if message.contains("repetition limit") {
             message =
                 "aliases expand to too many nodes (an alias-expansion bomb?); refusing to expand them"
@@ -184,6 +190,7 @@ pub fn to_value<T: serde::Serialize>(value: &T) -> Value {
 /// Deserialise a typed value from a YAML string (used for small side files).
 pub fn from_str<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    depth::check(text)?;
     backend::from_str::<T>(text).map_err(|e| {
         let loc = e.location();
         let mut message = e.to_string();

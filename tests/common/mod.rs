@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod flaky;
+pub mod hostile;
 pub mod images;
 pub mod registry;
 pub mod token;

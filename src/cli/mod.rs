@@ -2,6 +2,14 @@
 //! validated options (`convert::Options`) before any work starts; the work
 //! code never sees clap.
 
+pub mod repack;
+pub mod verify;
+
+use crate::conversion::convert::Options;
+use crate::conversion::imagemap::ImageMap;
+use crate::conversion::manifest::Manifest;
+use crate::conversion::mapping::PhaseMap;
+use crate::exit::UsageError;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -127,7 +135,7 @@ pub enum Command {
     #[command(after_help = format!("{CONVERT_EXAMPLES}\n\n{EXIT_CODES}"))]
     Convert(ConvertArgs),
     /// Rebuild ServiceMeshExtension images as WasmPlugin images and push them
-    Repack(crate::repack::RepackArgs),
+    Repack(repack::RepackArgs),
     /// Convert every ServiceMeshExtension of a repository in place
     /// (plain manifests, kustomize patches, Helm templates)
     // Here --format is the notifications' format: the image format of
@@ -156,7 +164,7 @@ pub enum Command {
     },
     /// Check that each converted plugin loads in Envoy and behaves under
     /// Istio's configuration as it did under Maistra's
-    Verify(crate::verify::VerifyArgs),
+    Verify(verify::VerifyArgs),
     /// Explain a notification's code (as printed in `WARN[W104]`): what it
     /// means and what to do
     #[command(after_help = EXPLAIN_HELP)]
@@ -355,5 +363,45 @@ pub struct MigrateArgs {
     pub conversion: ConversionArgs,
 
     #[command(flatten, next_help_heading = "With --repack")]
-    pub repack_target: crate::repack::TargetArgs,
+    pub repack_target: repack::TargetArgs,
+}
+
+/// Validated options from the conversion flags.
+pub fn options(args: &ConversionArgs) -> Result<Options, UsageError> {
+    let phase_map = PhaseMap::with_overrides(&args.phase_map).map_err(UsageError)?;
+    let istio_version = args
+        .istio_version
+        .parse()
+        .map_err(|e| UsageError(format!("--istio-version: {e}")))?;
+    let manifest = match &args.manifest {
+        Some(p) => Some(Manifest::read(p).map_err(|e| UsageError(format!("--manifest: {e}")))?),
+        None => None,
+    };
+    let image_map = match &args.image_map {
+        Some(p) => Some(ImageMap::read(p).map_err(|e| UsageError(format!("--image-map: {e}")))?),
+        None => None,
+    };
+    if args.root_namespace.trim().is_empty() {
+        return Err(UsageError("--root-namespace must not be empty".into()));
+    }
+    if args
+        .new_root_namespace
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty())
+    {
+        return Err(UsageError("--new-root-namespace must not be empty".into()));
+    }
+    Ok(Options {
+        phase_map,
+        root_namespace: args.root_namespace.clone(),
+        new_root_namespace: args
+            .new_root_namespace
+            .clone()
+            .filter(|n| *n != args.root_namespace),
+        istio_version,
+        plugin_name: !args.no_plugin_name,
+        manifest,
+        image_map,
+        refuse: Default::default(),
+    })
 }

@@ -1,5 +1,5 @@
 //! Shell completions and manual pages, generated from the clap definitions
-//! in `cli.rs`, so that they name every command and flag there is.
+//! in `cli/`, so that they name every command and flag there is.
 
 use crate::cli::{Cli, Shell};
 use clap::CommandFactory;

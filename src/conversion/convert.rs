@@ -2,15 +2,15 @@
 //! `Converter` that collects a whole run's SMEs so that their order can be
 //! reconciled across all of them (SPEC §5). Pure: no I/O here.
 
-use crate::imagemap::{digest_hex, ImageMap, ImageMapEntry};
-use crate::manifest::Manifest;
-use crate::mapping::{PhaseMap, SmePhase};
-use crate::notify::{Code, Level, Notification, Source};
-use crate::order::{self, Item};
-use crate::sme::{ApiVersion, Config, ServiceMeshExtension};
-use crate::wasmplugin::{
+use crate::conversion::imagemap::{digest_hex, ImageMap, ImageMapEntry};
+use crate::conversion::manifest::Manifest;
+use crate::conversion::mapping::{PhaseMap, PluginPhase, SmePhase};
+use crate::conversion::order::{self, Item};
+use crate::conversion::sme::{ApiVersion, Config, ServiceMeshExtension};
+use crate::conversion::wasmplugin::{
     self, IstioVersion, Metadata, Selector, Spec, TrafficSelector, WasmPlugin,
 };
+use crate::notify::{Code, Level, Notification, Source};
 use crate::yaml::{self, Document, Mapping, Value};
 
 /// Everything that decides how SMEs are converted, validated up front.
@@ -788,6 +788,10 @@ pub fn convert_one(
 
 /// As `convert_one`, taking the SME: its config, labels and annotations
 /// move into the plugin.
+///
+/// SPEC §3's field table: one function per WasmPlugin field, each taking the
+/// SME (and the options) and giving the field's value, its notifications
+/// pushed to `notes` in the order the user reads them.
 pub fn convert_owned(
     mut owned: ServiceMeshExtension,
     site: &Site,
@@ -796,8 +800,60 @@ pub fn convert_owned(
 ) -> Option<(WasmPlugin, Item)> {
     let config = std::mem::replace(&mut owned.config, Config::Absent);
     let sme = &owned;
-    let obj = sme.object();
     let before = notes.len();
+    check_fields(sme, site, notes);
+    let image = field_image(sme, site, notes)?;
+    let entry = opts.image_map.as_ref().and_then(|m| m.lookup(&image));
+    let (sme_phase, priority) = field_maistra_phase_and_priority(sme, entry, site, opts, notes);
+    check_ready(sme, site, notes);
+    let plugin_phase = field_phase(sme, sme_phase, site, opts, notes);
+    let (url, sha256) = resolve_url(sme, &image, entry, site, notes);
+    let image_pull_policy = field_pull_policy(sme, site, notes);
+    let image_pull_secret = field_pull_secret(sme, site, notes);
+    let config = convert_config(sme, config, site, notes);
+    let match_ = field_match(sme, site, opts, notes);
+    let failed = notes[before..].iter().any(|n| n.level == Level::Error);
+    let (sme_phase, plugin_phase, config) = match (sme_phase, plugin_phase, config) {
+        (Some(a), Some(b), Ok(c)) if !failed => (a, b, c),
+        _ => return None,
+    };
+    let plugin_name = field_plugin_name(sme, opts);
+    let metadata = field_metadata(&mut owned, site, opts, notes);
+    let plugin = WasmPlugin {
+        api_version: wasmplugin::API_VERSION,
+        kind: wasmplugin::KIND,
+        metadata,
+        spec: Spec {
+            selector: field_selector(&owned),
+            url,
+            sha256,
+            image_pull_policy,
+            image_pull_secret,
+            plugin_config: config,
+            plugin_name,
+            phase: plugin_phase.field_value(),
+            priority: priority.value,
+            match_,
+        },
+    };
+    if !check_plugin(&plugin, &owned, site, opts, notes) {
+        return None;
+    }
+    let item = Item {
+        namespace: owned.namespace,
+        name: owned.name,
+        image,
+        sme_phase,
+        priority: priority.value,
+        selector: owned.selector,
+        plugin_phase,
+    };
+    Some((plugin, item))
+}
+
+/// Every field: one Maistra's API accepts, and part of its API.
+fn check_fields(sme: &ServiceMeshExtension, site: &Site, notes: &mut Vec<Notification>) {
+    let obj = sme.object();
     for (path, why) in &sme.invalid_fields {
         notes.push(
             Notification::new(Code::InvalidField, &obj, format!("{path} {why}"))
@@ -818,18 +874,37 @@ pub fn convert_owned(
             .advice("carry it over by hand if it matters"),
         );
     }
-    let image = match &sme.image {
-        Some(i) if !i.trim().is_empty() => i.trim().to_string(),
+}
+
+/// url's source: spec.image, which must be set.
+fn field_image(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    notes: &mut Vec<Notification>,
+) -> Option<String> {
+    match &sme.image {
+        Some(i) if !i.trim().is_empty() => Some(i.trim().to_string()),
         _ => {
             notes.push(
-                Notification::new(Code::MissingImage, &obj, "spec.image is missing")
+                Notification::new(Code::MissingImage, sme.object(), "spec.image is missing")
                     .at(site.source())
                     .advice("set spec.image to the extension's image"),
             );
-            return None;
+            None
         }
-    };
-    let entry = opts.image_map.as_ref().and_then(|m| m.lookup(&image));
+    }
+}
+
+/// The phase and priority Maistra used: spec, status, or the image's
+/// manifest.yaml (from the image map or --manifest); each checked.
+fn field_maistra_phase_and_priority(
+    sme: &ServiceMeshExtension,
+    entry: Option<&ImageMapEntry>,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> (Option<SmePhase>, Resolved<i64>) {
+    let obj = sme.object();
     let (phase_default, priority_default) = match (entry, &opts.manifest) {
         (Some(e), _) if e.phase.is_some() => (
             Some((
@@ -882,6 +957,12 @@ pub fn convert_owned(
             .advice("choose a priority between -2147483648 and 2147483647 that keeps the order"),
         );
     }
+    (sme_phase, priority)
+}
+
+/// An extension Maistra did not apply becomes an active WasmPlugin.
+fn check_ready(sme: &ServiceMeshExtension, site: &Site, notes: &mut Vec<Notification>) {
+    let obj = sme.object();
     if let Some(false) = sme.status.as_ref().and_then(|s| s.ready) {
         notes.push(
             Notification::new(
@@ -893,6 +974,17 @@ pub fn convert_owned(
             .advice("make sure the extension should run before applying the WasmPlugin"),
         );
     }
+}
+
+/// phase: Maistra's phase through the phase table (and --phase-map).
+fn field_phase(
+    sme: &ServiceMeshExtension,
+    sme_phase: Option<SmePhase>,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> Option<PluginPhase> {
+    let obj = sme.object();
     let plugin_phase = sme_phase.map(|p| opts.phase_map.get(p));
     if let (Some(sp), Some(pp)) = (sme_phase, plugin_phase) {
         if sp.slot() != pp.slot() {
@@ -906,8 +998,17 @@ pub fn convert_owned(
             );
         }
     }
-    let (url, sha256) = resolve_url(sme, &image, entry, site, notes);
-    let image_pull_policy = match sme.image_pull_policy.as_deref() {
+    plugin_phase
+}
+
+/// imagePullPolicy: IfNotPresent and Always carried over, Never dropped.
+fn field_pull_policy(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    notes: &mut Vec<Notification>,
+) -> Option<String> {
+    let obj = sme.object();
+    match sme.image_pull_policy.as_deref() {
         None => None,
         Some(p @ ("IfNotPresent" | "Always")) => Some(p.to_string()),
         Some("Never") => {
@@ -932,7 +1033,16 @@ pub fn convert_owned(
             );
             None
         }
-    };
+    }
+}
+
+/// imagePullSecret: the first of imagePullSecrets.
+fn field_pull_secret(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    notes: &mut Vec<Notification>,
+) -> Option<String> {
+    let obj = sme.object();
     let image_pull_secret = sme.image_pull_secrets.first().cloned();
     if sme.image_pull_secrets.len() > 1 {
         notes.push(
@@ -959,7 +1069,18 @@ pub fn convert_owned(
             .at(site.field("spec.imagePullSecrets")),
         );
     }
-    let config = convert_config(sme, config, site, notes);
+    image_pull_secret
+}
+
+/// match: SERVER (inbound only, as Maistra ran it) unless the selector picks
+/// a gateway, or the target Istio has no match.
+fn field_match(
+    sme: &ServiceMeshExtension,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> Vec<TrafficSelector> {
+    let obj = sme.object();
     let evidence = gateway_evidence(&sme.selector);
     let is_gateway = evidence != GatewayEvidence::None;
     let mut match_ = Vec::new();
@@ -1017,36 +1138,47 @@ pub fn convert_owned(
             .advice("set APPLY_WASM_PLUGINS_TO_INBOUND_ONLY=true in istiod's environment to keep it inbound-only"),
         );
     }
-    let failed = notes[before..].iter().any(|n| n.level == Level::Error);
-    let (sme_phase, plugin_phase, config) = match (sme_phase, plugin_phase, config) {
-        (Some(a), Some(b), Ok(c)) if !failed => (a, b, c),
-        _ => return None,
-    };
-    let plugin_name = opts.plugin_name.then(|| format!("{}_root", sme.name));
-    let plugin = WasmPlugin {
-        api_version: wasmplugin::API_VERSION,
-        kind: wasmplugin::KIND,
-        metadata: Metadata {
-            name: owned.name.clone(),
-            namespace: target_namespace(&owned, site, opts, notes),
-            labels: std::mem::take(&mut owned.labels),
-            annotations: std::mem::take(&mut owned.annotations),
-        },
-        spec: Spec {
-            selector: (!owned.selector.is_empty()).then(|| Selector {
-                match_labels: owned.selector.iter().cloned().collect(),
-            }),
-            url,
-            sha256,
-            image_pull_policy,
-            image_pull_secret,
-            plugin_config: config,
-            plugin_name,
-            phase: plugin_phase.field_value(),
-            priority: priority.value,
-            match_,
-        },
-    };
+    match_
+}
+
+/// pluginName: Maistra's root_id, `<name>_root` (unless --no-plugin-name).
+fn field_plugin_name(sme: &ServiceMeshExtension, opts: &Options) -> Option<String> {
+    opts.plugin_name.then(|| format!("{}_root", sme.name))
+}
+
+/// metadata: name, namespace (the new root namespace for a mesh-wide SME),
+/// labels and annotations, which move out of the SME.
+fn field_metadata(
+    owned: &mut ServiceMeshExtension,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> Metadata {
+    Metadata {
+        name: owned.name.clone(),
+        namespace: target_namespace(owned, site, opts, notes),
+        labels: std::mem::take(&mut owned.labels),
+        annotations: std::mem::take(&mut owned.annotations),
+    }
+}
+
+/// selector: workloadSelector.labels as matchLabels.
+fn field_selector(sme: &ServiceMeshExtension) -> Option<Selector> {
+    (!sme.selector.is_empty()).then(|| Selector {
+        match_labels: sme.selector.iter().cloned().collect(),
+    })
+}
+
+/// The WasmPlugin against the target Istio's schema (and the next one's
+/// selector limit); false when it would be invalid.
+fn check_plugin(
+    plugin: &WasmPlugin,
+    owned: &ServiceMeshExtension,
+    site: &Site,
+    opts: &Options,
+    notes: &mut Vec<Notification>,
+) -> bool {
+    let obj = owned.object();
     let problems = plugin.validate(opts.istio_version);
     if owned.selector.len() > wasmplugin::MAX_SELECTOR_LABELS && problems.is_empty() {
         notes.push(
@@ -1075,18 +1207,27 @@ pub fn convert_owned(
                 .advice("fix the SME field it comes from"),
             );
         }
-        return None;
+        return false;
     }
-    let item = Item {
-        namespace: owned.namespace,
-        name: owned.name,
-        image,
-        sme_phase,
-        priority: priority.value,
-        selector: owned.selector,
-        plugin_phase,
-    };
-    Some((plugin, item))
+    true
+}
+
+/// Warnings about the phase table itself, before any object.
+pub fn phase_map_notes(opts: &Options) -> Vec<Notification> {
+    opts.phase_map
+        .inversions()
+        .into_iter()
+        .map(|(a, b)| {
+            Notification::new(
+                Code::PhaseMapReversesOrder,
+                "",
+                format!(
+                    "--phase-map puts {b} before {a}, the reverse of Maistra's order; no priority can repair that"
+                ),
+            )
+            .advice("map the phases so that their order is kept")
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! manifest.yaml, as ServiceMeshExtension images carry it at the root of
 //! their merged file system (SPEC §2), validated with file:line errors.
 
-use crate::mapping::SmePhase;
+use crate::conversion::mapping::SmePhase;
 use crate::yaml::{self, Value};
 use std::fmt;
 

@@ -3,13 +3,14 @@
 //! back in order. A document that is not an SME is never parsed in YAML
 //! output: it passes through byte for byte, comments included.
 
-use crate::convert::{Converter, Options, Site};
+use crate::conversion::convert::{Converter, Options, Site};
+use crate::conversion::remaining;
+use crate::conversion::sme::{self, ServiceMeshExtension};
+use crate::conversion::template;
+use crate::conversion::wasmplugin::WasmPlugin;
 use crate::notify::{Code, Notification, Source};
-use crate::remaining;
-use crate::sme::{self, ServiceMeshExtension};
-use crate::template;
-use crate::wasmplugin::WasmPlugin;
 use crate::yaml::{self, Value};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// One input: its display name and its text.
@@ -359,6 +360,107 @@ fn render(plugin: &WasmPlugin, format: Format) -> String {
     }
 }
 
+/// A converted SME's plugin as YAML, after the comments that led the SME
+/// (unless only converted objects are written).
+fn plugin_text(plugin: &WasmPlugin, doc: &yaml::Document, only_converted: bool) -> String {
+    let comments = doc.leading_comments();
+    let body = render(plugin, Format::Yaml);
+    if comments.is_empty() || only_converted {
+        return body;
+    }
+    let mut text = String::from("---\n");
+    // A lone CR (an old Mac's line break) becomes the output's LF.
+    text.push_str(&lone_cr_to_lf(comments));
+    text.push_str(&body[4..]);
+    text
+}
+
+/// The comment that stands for an SME not converted; `file` as printed.
+fn not_converted_comment(object: &str, file: &str, line: usize) -> String {
+    format!(
+        "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
+        one_line(object),
+        one_line(file),
+        line
+    )
+}
+
+/// The plugins kept as trees, with their new priorities and their
+/// Templates' placeholders back, by id.
+fn tree_values(
+    plugins: Vec<(usize, WasmPlugin)>,
+    new_priority: &HashMap<usize, i64>,
+    fixups: &HashMap<usize, template::Fixup>,
+    tokens: &template::Tokens,
+) -> HashMap<usize, Value> {
+    plugins
+        .into_iter()
+        .map(|(id, mut p)| {
+            if let Some(n) = new_priority.get(&id) {
+                p.spec.priority = *n;
+            }
+            let mut v = yaml::to_value(&p);
+            if let Some(f) = fixups.get(&id) {
+                f.apply(tokens, &mut v);
+            }
+            (id, v)
+        })
+        .collect()
+}
+
+/// The output written in order: only the new priorities' digits change,
+/// patched into the text in place.
+fn new_priorities_in_place(
+    out: String,
+    pieces: Vec<Piece>,
+    new_priority: &HashMap<usize, i64>,
+) -> String {
+    // The new priorities' digits, one after the other, then the patches
+    // that point into them.
+    let mut digits = String::new();
+    let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
+    for piece in &pieces {
+        if let Piece::Plugin {
+            id,
+            at,
+            priority_at,
+        } = piece
+        {
+            if let Some(p) = new_priority.get(id) {
+                ranges.push((at.0 + priority_at.0, at.0 + priority_at.1, digits.len()));
+                digits.push_str(&p.to_string());
+            }
+        }
+    }
+    drop(pieces);
+    let ends = ranges.iter().skip(1).map(|r| r.2).chain([digits.len()]);
+    let patches: Vec<(usize, usize, &str)> = ranges
+        .iter()
+        .zip(ends)
+        .map(|(&(start, end, from), to)| (start, end, &digits[from..to]))
+        .collect();
+    drop(ranges);
+    patch_in_place(out, &patches)
+}
+
+/// A run of `convert_inputs`: what it has written and counted so far.
+struct Run<'a, 'o> {
+    conv: Converter<'o>,
+    pieces: Vec<Piece<'a>>,
+    yaml_out: YamlOut,
+    /// Plugins kept as trees (List items, JSON output), by id.
+    tree_plugins: Vec<(usize, WasmPlugin)>,
+    converted: usize,
+    failed: usize,
+    unreadable: usize,
+    /// Placeholders of OpenShift Templates, and how each plugin of a
+    /// Template object gets them back.
+    tokens: template::Tokens,
+    fixups: HashMap<usize, template::Fixup>,
+    format: Format,
+    only_converted: bool,
+}
+
 /// Convert a whole run's inputs.
 pub fn convert_inputs(
     inputs: &[Input],
@@ -366,295 +468,253 @@ pub fn convert_inputs(
     format: Format,
     only_converted: bool,
 ) -> Outcome {
-    let mut conv = Converter::new(opts);
-    let mut pieces: Vec<Piece> = Vec::new();
-    let mut yaml_out = YamlOut::new(format, only_converted);
-    // Plugins kept as trees (List items, JSON output), by id.
-    let mut tree_plugins: Vec<(usize, WasmPlugin)> = Vec::new();
-    let mut converted = 0;
-    let mut failed = 0;
-    let mut unreadable = 0;
-    // Placeholders of OpenShift Templates, and how each plugin of a
-    // Template object gets them back.
-    let mut tokens = template::Tokens::default();
-    let mut fixups: std::collections::HashMap<usize, template::Fixup> = Default::default();
+    let mut run = Run {
+        conv: Converter::new(opts),
+        pieces: Vec::new(),
+        yaml_out: YamlOut::new(format, only_converted),
+        tree_plugins: Vec::new(),
+        converted: 0,
+        failed: 0,
+        unreadable: 0,
+        tokens: template::Tokens::default(),
+        fixups: Default::default(),
+        format,
+        only_converted,
+    };
     for input in inputs {
         for doc in yaml::split_documents(&input.text) {
-            let could_be_sme = doc.text.contains(sme::KIND);
-            if !could_be_sme && format == Format::Yaml {
-                if !only_converted {
-                    yaml_out.raw(doc.text);
-                    pieces.push(Piece::Raw(doc.text));
-                }
-                continue;
+            run.document(input, doc);
+        }
+    }
+    run.finish()
+}
+
+impl<'a, 'o> Run<'a, 'o> {
+    /// One document of an input: passed through, converted, or named as
+    /// left behind.
+    fn document(&mut self, input: &'a Input, doc: yaml::Document<'a>) {
+        let could_be_sme = doc.text.contains(sme::KIND);
+        if !could_be_sme && self.format == Format::Yaml {
+            if !self.only_converted {
+                self.yaml_out.raw(doc.text);
+                self.pieces.push(Piece::Raw(doc.text));
             }
-            if doc.is_blank() {
-                if !only_converted && format == Format::Yaml {
-                    yaml_out.raw(doc.text);
-                    pieces.push(Piece::Raw(doc.text));
-                }
-                continue;
+            return;
+        }
+        if doc.is_blank() {
+            if !self.only_converted && self.format == Format::Yaml {
+                self.yaml_out.raw(doc.text);
+                self.pieces.push(Piece::Raw(doc.text));
             }
-            let mut value = match yaml::parse(doc.text) {
-                Ok(v) => v,
-                Err(e) => {
-                    unreadable += 1;
-                    conv.note(
-                        parse_error(&input.name, &doc, &e)
-                            .advice("fix the document; it was left out of the output"),
-                    );
-                    continue;
-                }
-            };
-            let site = Site {
-                file: &input.name,
-                line: doc.content_line(),
-                doc: Some(doc),
-            };
-            if sme::is_sme(&value) {
-                // The config moves from the tree into the plugin.
-                let read = ServiceMeshExtension::from_value_taking_config(&mut value);
-                match read_sme_from(read, &value, &site, &mut conv) {
-                    Some(sme) => {
-                        let object = sme.object();
-                        match conv.add_owned(sme, &site) {
-                            Some((id, plugin)) => {
-                                converted += 1;
-                                if format == Format::Yaml {
-                                    let mut text = String::new();
-                                    let comments = doc.leading_comments();
-                                    let body = render(&plugin, format);
-                                    if !comments.is_empty() && !only_converted {
-                                        text.push_str("---\n");
-                                        // A lone CR (an old Mac's line
-                                        // break) becomes the output's LF.
-                                        text.push_str(&lone_cr_to_lf(comments));
-                                        text.push_str(&body[4..]);
-                                    } else {
-                                        text = body;
-                                    }
-                                    let priority_at = priority_range(&text, format);
-                                    let at = yaml_out.plugin(&text);
-                                    pieces.push(Piece::Plugin {
-                                        id,
-                                        at,
-                                        priority_at,
-                                    });
-                                } else {
-                                    tree_plugins.push((id, plugin));
-                                    yaml_out.tree();
-                                    pieces.push(Piece::Tree(Box::new(Tree {
-                                        value: Value::Null,
-                                        key: "items",
-                                        items: vec![(id, None)],
-                                    })));
-                                }
-                            }
-                            None => {
-                                failed += 1;
-                                let comment = format!(
-                                "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
-                                one_line(&object),
-                                crate::fsutil::quote_path(&input.name),
-                                site.line
-                            );
-                                yaml_out.not_converted(&comment);
-                                pieces.push(Piece::NotConverted(comment));
-                            }
-                        }
-                    }
-                    None => failed += 1,
-                }
-                continue;
-            }
-            if sme::is_other_sme(&value) {
-                failed += 1;
-                conv.note(remaining::unknown_group(
-                    sme::api_version_of(&value),
-                    &sme::object_name(&value),
-                    site.source(),
-                ));
-                let comment = format!(
-                    "# sme2wasm: ServiceMeshExtension {} ({}:{}) was not converted; see the errors\n",
-                    one_line(&sme::object_name(&value)),
-                    one_line(&input.name),
-                    site.line
+            return;
+        }
+        let mut value = match yaml::parse(doc.text) {
+            Ok(v) => v,
+            Err(e) => {
+                self.unreadable += 1;
+                self.conv.note(
+                    parse_error(&input.name, &doc, &e)
+                        .advice("fix the document; it was left out of the output"),
                 );
-                yaml_out.not_converted(&comment);
-                pieces.push(Piece::NotConverted(comment));
-                continue;
+                return;
             }
-            // A List (what `oc get … -o yaml` prints) or an OpenShift
-            // Template with SMEs among its items or objects.
-            let is_template = template::is_template(&value);
-            let key = if is_template { "objects" } else { "items" };
-            let mut items = Vec::new();
-            if is_template || sme::kind_of(&value) == Some("List") {
-                let params = if is_template {
-                    template::Parameters::of(&value)
-                } else {
-                    template::Parameters::default()
-                };
-                // A List loses an item that is not converted (its ERROR says
-                // so); a Template keeps the object as it was, as migrate does.
-                let lose = |items: &mut Vec<(usize, Option<usize>)>, i: usize| {
-                    if !is_template {
-                        items.push((usize::MAX, Some(i)));
-                    }
-                };
-                if let Some(Value::Sequence(seq)) = value.get(key) {
-                    let mut lines = ItemLines::new(&doc, key, site.line);
-                    for (i, item) in seq.iter().enumerate() {
-                        let line = lines.next(item);
-                        let at = Source::new(&input.name, line);
-                        if !sme::is_sme(item) {
-                            if let Some(n) = left_in_item(item, at) {
-                                failed += 1;
-                                conv.note(n);
+        };
+        let site = Site {
+            file: &input.name,
+            line: doc.content_line(),
+            doc: Some(doc),
+        };
+        if sme::is_sme(&value) {
+            // The config moves from the tree into the plugin.
+            let read = ServiceMeshExtension::from_value_taking_config(&mut value);
+            match read_sme_from(read, &value, &site, &mut self.conv) {
+                Some(sme) => {
+                    let object = sme.object();
+                    match self.conv.add_owned(sme, &site) {
+                        Some((id, plugin)) => {
+                            self.converted += 1;
+                            if self.format == Format::Yaml {
+                                let text = plugin_text(&plugin, &doc, self.only_converted);
+                                let priority_at = priority_range(&text, self.format);
+                                let at = self.yaml_out.plugin(&text);
+                                self.pieces.push(Piece::Plugin {
+                                    id,
+                                    at,
+                                    priority_at,
+                                });
+                            } else {
+                                self.tree_plugins.push((id, plugin));
+                                self.yaml_out.tree();
+                                self.pieces.push(Piece::Tree(Box::new(Tree {
+                                    value: Value::Null,
+                                    key: "items",
+                                    items: vec![(id, None)],
+                                })));
                             }
+                        }
+                        None => {
+                            self.failed += 1;
+                            let comment = not_converted_comment(
+                                &object,
+                                &crate::fsutil::quote_path(&input.name),
+                                site.line,
+                            );
+                            self.yaml_out.not_converted(&comment);
+                            self.pieces.push(Piece::NotConverted(comment));
+                        }
+                    }
+                }
+                None => self.failed += 1,
+            }
+            return;
+        }
+        if sme::is_other_sme(&value) {
+            self.failed += 1;
+            self.conv.note(remaining::unknown_group(
+                sme::api_version_of(&value),
+                &sme::object_name(&value),
+                site.source(),
+            ));
+            let comment = not_converted_comment(&sme::object_name(&value), &input.name, site.line);
+            self.yaml_out.not_converted(&comment);
+            self.pieces.push(Piece::NotConverted(comment));
+            return;
+        }
+        // A List (what `oc get … -o yaml` prints) or an OpenShift
+        // Template with SMEs among its items or objects.
+        let is_template = template::is_template(&value);
+        let key = if is_template { "objects" } else { "items" };
+        let mut items = Vec::new();
+        if is_template || sme::kind_of(&value) == Some("List") {
+            let params = if is_template {
+                template::Parameters::of(&value)
+            } else {
+                template::Parameters::default()
+            };
+            // A List loses an item that is not self.converted (its ERROR says
+            // so); a Template keeps the object as it was, as migrate does.
+            let lose = |items: &mut Vec<(usize, Option<usize>)>, i: usize| {
+                if !is_template {
+                    items.push((usize::MAX, Some(i)));
+                }
+            };
+            if let Some(Value::Sequence(seq)) = value.get(key) {
+                let mut lines = ItemLines::new(&doc, key, site.line);
+                for (i, item) in seq.iter().enumerate() {
+                    let line = lines.next(item);
+                    let at = Source::new(&input.name, line);
+                    if !sme::is_sme(item) {
+                        if let Some(n) = left_in_item(item, at) {
+                            self.failed += 1;
+                            self.conv.note(n);
+                        }
+                        continue;
+                    }
+                    let item_site = Site {
+                        file: &input.name,
+                        line,
+                        doc: None,
+                    };
+                    let mut fixup = None;
+                    let prepared;
+                    let item = if is_template {
+                        let p =
+                            template::prepare(item, &params, &mut self.tokens, &item_site.source());
+                        for n in p.notes {
+                            self.conv.note(n);
+                        }
+                        if p.failed {
+                            // The object stays in the Template as it was.
+                            self.failed += 1;
                             continue;
                         }
-                        let item_site = Site {
-                            file: &input.name,
-                            line,
-                            doc: None,
-                        };
-                        let mut fixup = None;
-                        let prepared;
-                        let item = if is_template {
-                            let p =
-                                template::prepare(item, &params, &mut tokens, &item_site.source());
-                            for n in p.notes {
-                                conv.note(n);
+                        fixup = Some(p.fixup);
+                        prepared = p.value;
+                        &prepared
+                    } else {
+                        item
+                    };
+                    let read = ServiceMeshExtension::from_value(item);
+                    let Some(sme) = read_sme_from(read, item, &item_site, &mut self.conv) else {
+                        self.failed += 1;
+                        lose(&mut items, i);
+                        continue;
+                    };
+                    match self.conv.add(&sme, &item_site) {
+                        Some((id, plugin)) => {
+                            self.converted += 1;
+                            self.tree_plugins.push((id, plugin));
+                            if let Some(f) = fixup {
+                                self.fixups.insert(id, f);
                             }
-                            if p.failed {
-                                // The object stays in the Template as it was.
-                                failed += 1;
-                                continue;
-                            }
-                            fixup = Some(p.fixup);
-                            prepared = p.value;
-                            &prepared
-                        } else {
-                            item
-                        };
-                        let read = ServiceMeshExtension::from_value(item);
-                        let Some(sme) = read_sme_from(read, item, &item_site, &mut conv) else {
-                            failed += 1;
+                            items.push((id, Some(i)));
+                        }
+                        None => {
+                            self.failed += 1;
                             lose(&mut items, i);
-                            continue;
-                        };
-                        match conv.add(&sme, &item_site) {
-                            Some((id, plugin)) => {
-                                converted += 1;
-                                tree_plugins.push((id, plugin));
-                                if let Some(f) = fixup {
-                                    fixups.insert(id, f);
-                                }
-                                items.push((id, Some(i)));
-                            }
-                            None => {
-                                failed += 1;
-                                lose(&mut items, i);
-                            }
                         }
                     }
                 }
-            } else if let Some(path) = remaining::find_sme(&value) {
-                failed += 1;
-                conv.note(remaining::wrapper(
-                    sme::kind_of(&value).unwrap_or(""),
-                    &path,
-                    &sme::object_name(&value),
-                    Source::new(
-                        &input.name,
-                        remaining::kind_line(doc.text).map_or(site.line, |l| doc.start_line + l),
-                    ),
-                ));
             }
-            if items.is_empty() && format == Format::Yaml {
-                if !only_converted {
-                    yaml_out.raw(doc.text);
-                    pieces.push(Piece::Raw(doc.text));
-                }
-            } else if !only_converted || !items.is_empty() {
-                yaml_out.tree();
-                pieces.push(Piece::Tree(Box::new(Tree { value, key, items })));
+        } else if let Some(path) = remaining::find_sme(&value) {
+            self.failed += 1;
+            self.conv.note(remaining::wrapper(
+                sme::kind_of(&value).unwrap_or(""),
+                &path,
+                &sme::object_name(&value),
+                Source::new(
+                    &input.name,
+                    remaining::kind_line(doc.text).map_or(site.line, |l| doc.start_line + l),
+                ),
+            ));
+        }
+        if items.is_empty() && self.format == Format::Yaml {
+            if !self.only_converted {
+                self.yaml_out.raw(doc.text);
+                self.pieces.push(Piece::Raw(doc.text));
             }
+        } else if !self.only_converted || !items.is_empty() {
+            self.yaml_out.tree();
+            self.pieces
+                .push(Piece::Tree(Box::new(Tree { value, key, items })));
         }
     }
-    let finished = conv.finish();
-    let mut new_priority = std::collections::HashMap::new();
-    for c in &finished.changes {
-        new_priority.insert(c.id, c.new);
-    }
-    let dropped: std::collections::HashSet<usize> = finished.failed.iter().copied().collect();
-    for (id, plugin) in tree_plugins.iter_mut() {
-        if let Some(p) = new_priority.get(id) {
-            plugin.spec.priority = *p;
-        }
-    }
-    let tree_plugins: std::collections::HashMap<usize, Value> = tree_plugins
-        .into_iter()
-        .map(|(id, p)| {
-            let mut v = yaml::to_value(&p);
-            if let Some(f) = fixups.get(&id) {
-                f.apply(&tokens, &mut v);
+
+    /// Order the run's plugins, and write the output.
+    fn finish(self) -> Outcome {
+        let finished = self.conv.finish();
+        let new_priority: HashMap<usize, i64> =
+            finished.changes.iter().map(|c| (c.id, c.new)).collect();
+        let dropped: HashSet<usize> = finished.failed.iter().copied().collect();
+        let tree_plugins =
+            tree_values(self.tree_plugins, &new_priority, &self.fixups, &self.tokens);
+        let mut notifications = finished.notifications;
+        if !self.tokens.is_empty() {
+            for n in &mut notifications {
+                self.tokens.untokenize_note(n);
             }
-            (id, v)
-        })
-        .collect();
-    let mut notifications = finished.notifications;
-    if !tokens.is_empty() {
-        for n in &mut notifications {
-            tokens.untokenize_note(n);
         }
-    }
-    let output = match format {
-        Format::Yaml if yaml_out.in_order && dropped.is_empty() => {
-            // The new priorities' digits, one after the other, then the
-            // patches that point into them.
-            let mut digits = String::new();
-            let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
-            for piece in &pieces {
-                if let Piece::Plugin {
-                    id,
-                    at,
-                    priority_at,
-                } = piece
-                {
-                    if let Some(p) = new_priority.get(id) {
-                        ranges.push((at.0 + priority_at.0, at.0 + priority_at.1, digits.len()));
-                        digits.push_str(&p.to_string());
-                    }
-                }
+        let output = match self.format {
+            Format::Yaml if self.yaml_out.in_order && dropped.is_empty() => {
+                new_priorities_in_place(self.yaml_out.out, self.pieces, &new_priority)
             }
-            drop(pieces);
-            let ends = ranges.iter().skip(1).map(|r| r.2).chain([digits.len()]);
-            let patches: Vec<(usize, usize, &str)> = ranges
-                .iter()
-                .zip(ends)
-                .map(|(&(start, end, from), to)| (start, end, &digits[from..to]))
-                .collect();
-            drop(ranges);
-            patch_in_place(yaml_out.out, &patches)
+            Format::Yaml => emit_yaml(
+                self.pieces,
+                &self.yaml_out.out,
+                &new_priority,
+                &dropped,
+                &tree_plugins,
+                self.only_converted,
+            ),
+            Format::Json => emit_json(self.pieces, &dropped, &tree_plugins, self.only_converted),
+        };
+        Outcome {
+            output,
+            notifications,
+            converted: self.converted - dropped.len(),
+            failed: self.failed + dropped.len(),
+            unreadable: self.unreadable,
         }
-        Format::Yaml => emit_yaml(
-            pieces,
-            &yaml_out.out,
-            &new_priority,
-            &dropped,
-            &tree_plugins,
-            only_converted,
-        ),
-        Format::Json => emit_json(pieces, &dropped, &tree_plugins, only_converted),
-    };
-    Outcome {
-        output,
-        notifications,
-        converted: converted - dropped.len(),
-        failed: failed + dropped.len(),
-        unreadable,
     }
 }
 

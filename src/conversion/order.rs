@@ -10,7 +10,7 @@
 //! strictly decreasing in Maistra's order while keeping as many of the
 //! original priorities as that allows.
 
-use crate::mapping::{PluginPhase, SmePhase};
+use crate::conversion::mapping::{PluginPhase, SmePhase};
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
@@ -842,7 +842,7 @@ mod reference {
 #[cfg(test)]
 mod equivalence {
     use super::*;
-    use crate::mapping::PhaseMap;
+    use crate::conversion::mapping::PhaseMap;
     use proptest::prelude::*;
 
     fn item() -> impl Strategy<Value = Item> {
@@ -895,7 +895,7 @@ mod equivalence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mapping::PhaseMap;
+    use crate::conversion::mapping::PhaseMap;
 
     fn item(ns: &str, name: &str, phase: SmePhase, priority: i64) -> Item {
         Item {

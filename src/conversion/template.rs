@@ -13,8 +13,8 @@
 //! picks a gateway), the parameter's default value in `parameters` decides,
 //! and without one the object is an ERROR that names the parameter.
 
+use crate::conversion::sme;
 use crate::notify::{Code, Notification, Source};
-use crate::sme;
 use crate::yaml::{self, Mapping, Value};
 use std::collections::HashMap;
 

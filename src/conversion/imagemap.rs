@@ -14,7 +14,7 @@
 //!   priority: 100      # optional
 //! ```
 
-use crate::mapping::SmePhase;
+use crate::conversion::mapping::SmePhase;
 use crate::yaml;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -68,11 +68,7 @@ pub struct ImageMapError {
     pub message: String,
 }
 
-/// The hex part of a `sha256:<64 hex>` digest, if it is one.
-pub fn digest_hex(digest: &str) -> Option<&str> {
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(hex)
-}
+pub use crate::image::reference::digest_hex;
 
 /// The form used to compare references: Docker Hub short names expanded as
 /// Docker does (`nginx` → `docker.io/library/nginx:latest`).
@@ -211,6 +207,18 @@ impl ImageMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalisation_agrees_with_image_references() {
+        // An image reference's Display agrees with the image map's normalisation.
+        for s in ["nginx", "user/app:1", "quay.io/x/y", "localhost:5000/a:b"] {
+            use crate::image::reference::ImageRef;
+            let ImageRef::Registry(r) = ImageRef::parse(s).unwrap() else {
+                panic!("{s} is not a registry reference");
+            };
+            assert_eq!(r.to_string(), normalize_reference(s));
+        }
+    }
 
     #[test]
     fn normalizes_like_docker() {

@@ -4,8 +4,8 @@
 //! deleted unconverted is an extension lost, so a run never passes one on
 //! silently.
 
+use crate::conversion::sme;
 use crate::notify::{Code, Notification, Source};
-use crate::sme;
 use crate::yaml::{self, Value};
 
 /// Why a ServiceMeshExtension was left where it was.

@@ -14,7 +14,11 @@ pub mod explain;
 
 /// Run one parsed command line; its exit code.
 pub fn run(cli: Cli) -> Exit {
-    crate::notify::set_color(cli.color);
+    crate::notify::set_color(match cli.color {
+        crate::cli::ColorChoice::Auto => None,
+        crate::cli::ColorChoice::Always => Some(true),
+        crate::cli::ColorChoice::Never => Some(false),
+    });
     match cli.command {
         Command::Completions { shell } => print_or_fail(&docs::completions(shell)),
         Command::Man { command, dir } => man(command.as_deref(), dir.as_deref()),

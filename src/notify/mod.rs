@@ -13,10 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Whether the level words printed on stderr are coloured (`--color`).
 static COLOR: AtomicBool = AtomicBool::new(false);
 
-/// Decide colour once, from `--color` and the environment: `auto` colours
-/// only a terminal, and not when `NO_COLOR` is set to anything but the
-/// empty string (no-color.org); `always` and `never` override both.
-pub fn set_color(choice: crate::cli::ColorChoice) {
+/// Decide colour once, from `--color` and the environment: `auto` (`None`)
+/// colours only a terminal, and not when `NO_COLOR` is set to anything but
+/// the empty string (no-color.org); `always` (`Some(true)`) and `never`
+/// (`Some(false)`) override both.
+pub fn set_color(choice: Option<bool>) {
     use std::io::IsTerminal;
     COLOR.store(
         color_wanted(
@@ -29,13 +30,8 @@ pub fn set_color(choice: crate::cli::ColorChoice) {
 }
 
 /// The colour decision, without the environment.
-pub fn color_wanted(choice: crate::cli::ColorChoice, no_color: bool, terminal: bool) -> bool {
-    use crate::cli::ColorChoice;
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => terminal && !no_color,
-    }
+pub fn color_wanted(choice: Option<bool>, no_color: bool, terminal: bool) -> bool {
+    choice.unwrap_or(terminal && !no_color)
 }
 
 /// Whether colour is on (after `set_color`).

@@ -138,7 +138,7 @@ fn rust_filter_that_rejected_null_now_runs_with_no_configuration() {
         vec!["the configuration: Maistra sent `null`, Istio sends nothing (0 bytes) (the WasmPlugin has no pluginConfig)"]
     );
     assert!(
-        stderr.contains("ERROR shop/ha: verify: Maistra's configuration was refused"),
+        stderr.contains("ERROR[E601] shop/ha: verify: Maistra's configuration was refused"),
         "{stderr}"
     );
 }
@@ -849,7 +849,7 @@ fn migrate_verify_keeps_an_sme_whose_plugin_envoy_would_refuse() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("refused.yaml:1: ERROR shop/abc: verify: Envoy would refuse it under Istio's configuration (proxy_on_configure: trapped: out of bounds memory access), while it ran under Maistra's; not written, its ServiceMeshExtension stays"),
+        err.contains("refused.yaml:1: ERROR[E603] shop/abc: verify: Envoy would refuse it under Istio's configuration (proxy_on_configure: trapped: out of bounds memory access), while it ran under Maistra's; not written, its ServiceMeshExtension stays"),
         "{err}"
     );
     assert_eq!(
@@ -863,7 +863,7 @@ fn migrate_verify_keeps_an_sme_whose_plugin_envoy_would_refuse() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(
-        err.contains("WARN shop/abc: verify: Envoy would refuse it"),
+        err.contains("WARN[W604] shop/abc: verify: Envoy would refuse it"),
         "{err}"
     );
     let written = std::fs::read_to_string(repo.join("refused.yaml")).unwrap();

@@ -508,7 +508,7 @@ impl<'a, 'o> Run<'a, 'o> {
             }
             return;
         }
-        let mut value = match yaml::parse(doc.text) {
+        let value = match yaml::parse(doc.text) {
             Ok(v) => v,
             Err(e) => {
                 self.unreadable += 1;
@@ -525,47 +525,7 @@ impl<'a, 'o> Run<'a, 'o> {
             doc: Some(doc),
         };
         if sme::is_sme(&value) {
-            // The config moves from the tree into the plugin.
-            let read = ServiceMeshExtension::from_value_taking_config(&mut value);
-            match read_sme_from(read, &value, &site, &mut self.conv) {
-                Some(sme) => {
-                    let object = sme.object();
-                    match self.conv.add_owned(sme, &site) {
-                        Some((id, plugin)) => {
-                            self.converted += 1;
-                            if self.format == Format::Yaml {
-                                let text = plugin_text(&plugin, &doc, self.only_converted);
-                                let priority_at = priority_range(&text, self.format);
-                                let at = self.yaml_out.plugin(&text);
-                                self.pieces.push(Piece::Plugin {
-                                    id,
-                                    at,
-                                    priority_at,
-                                });
-                            } else {
-                                self.tree_plugins.push((id, plugin));
-                                self.yaml_out.tree();
-                                self.pieces.push(Piece::Tree(Box::new(Tree {
-                                    value: Value::Null,
-                                    key: "items",
-                                    items: vec![(id, None)],
-                                })));
-                            }
-                        }
-                        None => {
-                            self.failed += 1;
-                            let comment = not_converted_comment(
-                                &object,
-                                &crate::fsutil::quote_path(&input.name),
-                                site.line,
-                            );
-                            self.yaml_out.not_converted(&comment);
-                            self.pieces.push(Piece::NotConverted(comment));
-                        }
-                    }
-                }
-                None => self.failed += 1,
-            }
+            self.sme(input, &doc, value, &site);
             return;
         }
         if sme::is_other_sme(&value) {
@@ -586,76 +546,7 @@ impl<'a, 'o> Run<'a, 'o> {
         let key = if is_template { "objects" } else { "items" };
         let mut items = Vec::new();
         if is_template || sme::kind_of(&value) == Some("List") {
-            let params = if is_template {
-                template::Parameters::of(&value)
-            } else {
-                template::Parameters::default()
-            };
-            // A List loses an item that is not self.converted (its ERROR says
-            // so); a Template keeps the object as it was, as migrate does.
-            let lose = |items: &mut Vec<(usize, Option<usize>)>, i: usize| {
-                if !is_template {
-                    items.push((usize::MAX, Some(i)));
-                }
-            };
-            if let Some(Value::Sequence(seq)) = value.get(key) {
-                let mut lines = ItemLines::new(&doc, key, site.line);
-                for (i, item) in seq.iter().enumerate() {
-                    let line = lines.next(item);
-                    let at = Source::new(&input.name, line);
-                    if !sme::is_sme(item) {
-                        if let Some(n) = left_in_item(item, at) {
-                            self.failed += 1;
-                            self.conv.note(n);
-                        }
-                        continue;
-                    }
-                    let item_site = Site {
-                        file: &input.name,
-                        line,
-                        doc: None,
-                    };
-                    let mut fixup = None;
-                    let prepared;
-                    let item = if is_template {
-                        let p =
-                            template::prepare(item, &params, &mut self.tokens, &item_site.source());
-                        for n in p.notes {
-                            self.conv.note(n);
-                        }
-                        if p.failed {
-                            // The object stays in the Template as it was.
-                            self.failed += 1;
-                            continue;
-                        }
-                        fixup = Some(p.fixup);
-                        prepared = p.value;
-                        &prepared
-                    } else {
-                        item
-                    };
-                    let read = ServiceMeshExtension::from_value(item);
-                    let Some(sme) = read_sme_from(read, item, &item_site, &mut self.conv) else {
-                        self.failed += 1;
-                        lose(&mut items, i);
-                        continue;
-                    };
-                    match self.conv.add(&sme, &item_site) {
-                        Some((id, plugin)) => {
-                            self.converted += 1;
-                            self.tree_plugins.push((id, plugin));
-                            if let Some(f) = fixup {
-                                self.fixups.insert(id, f);
-                            }
-                            items.push((id, Some(i)));
-                        }
-                        None => {
-                            self.failed += 1;
-                            lose(&mut items, i);
-                        }
-                    }
-                }
-            }
+            items = self.items(input, &doc, &value, site.line, is_template);
         } else if let Some(path) = remaining::find_sme(&value) {
             self.failed += 1;
             self.conv.note(remaining::wrapper(
@@ -678,6 +569,136 @@ impl<'a, 'o> Run<'a, 'o> {
             self.pieces
                 .push(Piece::Tree(Box::new(Tree { value, key, items })));
         }
+    }
+
+    /// A ServiceMeshExtension document: its plugin, or the comment that
+    /// stands for it.
+    fn sme(&mut self, input: &'a Input, doc: &yaml::Document, mut value: Value, site: &Site) {
+        // The config moves from the tree into the plugin.
+        let read = ServiceMeshExtension::from_value_taking_config(&mut value);
+        match read_sme_from(read, &value, site, &mut self.conv) {
+            Some(sme) => {
+                let object = sme.object();
+                match self.conv.add_owned(sme, site) {
+                    Some((id, plugin)) => {
+                        self.converted += 1;
+                        if self.format == Format::Yaml {
+                            let text = plugin_text(&plugin, doc, self.only_converted);
+                            let priority_at = priority_range(&text, self.format);
+                            let at = self.yaml_out.plugin(&text);
+                            self.pieces.push(Piece::Plugin {
+                                id,
+                                at,
+                                priority_at,
+                            });
+                        } else {
+                            self.tree_plugins.push((id, plugin));
+                            self.yaml_out.tree();
+                            self.pieces.push(Piece::Tree(Box::new(Tree {
+                                value: Value::Null,
+                                key: "items",
+                                items: vec![(id, None)],
+                            })));
+                        }
+                    }
+                    None => {
+                        self.failed += 1;
+                        let comment = not_converted_comment(
+                            &object,
+                            &crate::fsutil::quote_path(&input.name),
+                            site.line,
+                        );
+                        self.yaml_out.not_converted(&comment);
+                        self.pieces.push(Piece::NotConverted(comment));
+                    }
+                }
+            }
+            None => self.failed += 1,
+        }
+    }
+
+    /// The SMEs among a List's items or a Template's objects: (plugin id or
+    /// `usize::MAX` for one lost, item index) for each.
+    fn items(
+        &mut self,
+        input: &'a Input,
+        doc: &yaml::Document,
+        value: &Value,
+        line: usize,
+        is_template: bool,
+    ) -> Vec<(usize, Option<usize>)> {
+        let key = if is_template { "objects" } else { "items" };
+        let mut items = Vec::new();
+        let params = if is_template {
+            template::Parameters::of(value)
+        } else {
+            template::Parameters::default()
+        };
+        // A List loses an item that is not converted (its ERROR says
+        // so); a Template keeps the object as it was, as migrate does.
+        let lose = |items: &mut Vec<(usize, Option<usize>)>, i: usize| {
+            if !is_template {
+                items.push((usize::MAX, Some(i)));
+            }
+        };
+        if let Some(Value::Sequence(seq)) = value.get(key) {
+            let mut lines = ItemLines::new(doc, key, line);
+            for (i, item) in seq.iter().enumerate() {
+                let line = lines.next(item);
+                let at = Source::new(&input.name, line);
+                if !sme::is_sme(item) {
+                    if let Some(n) = left_in_item(item, at) {
+                        self.failed += 1;
+                        self.conv.note(n);
+                    }
+                    continue;
+                }
+                let item_site = Site {
+                    file: &input.name,
+                    line,
+                    doc: None,
+                };
+                let mut fixup = None;
+                let prepared;
+                let item = if is_template {
+                    let p = template::prepare(item, &params, &mut self.tokens, &item_site.source());
+                    for n in p.notes {
+                        self.conv.note(n);
+                    }
+                    if p.failed {
+                        // The object stays in the Template as it was.
+                        self.failed += 1;
+                        continue;
+                    }
+                    fixup = Some(p.fixup);
+                    prepared = p.value;
+                    &prepared
+                } else {
+                    item
+                };
+                let read = ServiceMeshExtension::from_value(item);
+                let Some(sme) = read_sme_from(read, item, &item_site, &mut self.conv) else {
+                    self.failed += 1;
+                    lose(&mut items, i);
+                    continue;
+                };
+                match self.conv.add(&sme, &item_site) {
+                    Some((id, plugin)) => {
+                        self.converted += 1;
+                        self.tree_plugins.push((id, plugin));
+                        if let Some(f) = fixup {
+                            self.fixups.insert(id, f);
+                        }
+                        items.push((id, Some(i)));
+                    }
+                    None => {
+                        self.failed += 1;
+                        lose(&mut items, i);
+                    }
+                }
+            }
+        }
+        items
     }
 
     /// Order the run's plugins, and write the output.

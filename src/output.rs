@@ -1,5 +1,6 @@
 //! The shared output layer of the commands: notifications to stderr, the
-//! JSON report, data to stdout.
+//! JSON report, data to stdout, and acknowledging warnings (`allow`) before
+//! they are printed in the chosen format (`formats`).
 
 use crate::exit::{Exit, UsageError};
 use crate::notify::{Level, Notification};
@@ -13,19 +14,25 @@ pub fn print_notifications(notes: &[Notification], quiet: bool) {
         if quiet && n.level == Level::Info {
             continue;
         }
-        let _ = writeln!(err, "{n}");
+        let _ = writeln!(err, "{}", n.painted());
     }
 }
 
 /// Write the JSON report.
 pub fn write_report(
     path: &std::path::Path,
-    notes: &[Notification],
+    notes: &crate::formats::Notes,
     summary: serde_json::Value,
 ) -> Result<(), UsageError> {
+    let listed: Vec<serde_json::Value> = notes
+        .notes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| crate::formats::json(n, notes.allowed.get(i).and_then(Option::as_ref)))
+        .collect();
     let report = serde_json::json!({
         "summary": summary,
-        "notifications": notes,
+        "notifications": listed,
     });
     let mut text = serde_json::to_string_pretty(&report).expect("the report serialises");
     text.push('\n');
@@ -52,4 +59,16 @@ pub fn printed(r: std::io::Result<()>) -> Exit {
             Exit::Usage
         }
     }
+}
+
+/// Acknowledge warnings (`--allow`, `.sme2wasm.yaml` found from `base`,
+/// inline comments); stale allows become WARNs in `notes`.
+pub fn acknowledge(
+    args: &crate::cli::ConversionArgs,
+    base: &std::path::Path,
+    also: &[&str],
+    text_of: &dyn Fn(&str) -> Option<String>,
+    notes: &mut Vec<Notification>,
+) -> Result<Vec<Option<crate::allow::Allowed>>, UsageError> {
+    crate::allow::acknowledge(&args.allow, base, also, text_of, notes).map_err(UsageError)
 }

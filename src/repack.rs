@@ -735,7 +735,7 @@ pub fn execute(config: &RepackConfig) -> Exit {
 fn print_notifications(outcomes: &[Outcome]) {
     let mut stderr = std::io::stderr().lock();
     for n in outcomes.iter().flat_map(|o| &o.notifications) {
-        let _ = writeln!(stderr, "{n}");
+        let _ = writeln!(stderr, "{}", n.painted());
     }
 }
 

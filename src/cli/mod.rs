@@ -20,7 +20,7 @@ Exit codes:
      behind (another group, inside a ConfigMap or other wrapper, a List in a
      List): each has an ERROR on stderr
   2  usage error, or an input that could not be read or parsed
-  3  with --strict: a WARN was printed";
+  3  with --strict: a WARN nobody acknowledged (--allow)";
 
 pub const MIGRATE_EXIT_CODES: &str = "\
 Exit codes:
@@ -31,7 +31,7 @@ Exit codes:
   2  usage error (no PATH to write), a tree not safe to rewrite (not in a
      git work tree, uncommitted changes), or a file that could not be read,
      parsed or written
-  3  with --strict: a WARN was printed
+  3  with --strict: a WARN nobody acknowledged (--allow)
   4  with --check: ServiceMeshExtensions remain, converted or not (nothing
      was written; every file that would still hold one is named)";
 
@@ -69,7 +69,7 @@ Exit codes (each command's --help has its own):
   1  some object or image could not be converted or repacked, or a plugin does
      not behave the same (verify) (an ERROR says which)
   2  usage error, or an input that could not be read or parsed
-  3  with --strict: a WARN was printed (convert, migrate)
+  3  with --strict: a WARN nobody acknowledged (--allow) (convert, migrate)
   4  with migrate --check: ServiceMeshExtensions remain";
 
 const CONVERT_EXAMPLES: &str = "\
@@ -98,6 +98,35 @@ runs each plugin as Envoy would under Maistra's and Istio's configuration and co
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// When to colour the level words of notifications on stderr (NO_COLOR
+    /// in the environment means never, unless `always`)
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "auto",
+        value_name = "WHEN"
+    )]
+    pub color: ColorChoice,
+}
+
+/// `--color`: colour on a terminal only (auto), always, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The shells `sme2wasm completions` writes a script for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,8 +138,30 @@ pub enum Command {
     Repack(repack::RepackArgs),
     /// Convert every ServiceMeshExtension of a repository in place
     /// (plain manifests, kustomize patches, Helm templates)
+    // Here --format is the notifications' format: the image format of
+    // --repack is --image-format.
     #[command(after_help = format!("{MIGRATE_EXAMPLES}\n\n{MIGRATE_EXIT_CODES}"))]
+    #[command(mut_arg("format", |a| a.long("image-format")))]
     Migrate(MigrateArgs),
+    /// Print a shell completion script on stdout
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell to complete for
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Print the manual page (roff) on stdout, or write one page per command
+    /// into a directory
+    #[command(after_help = MAN_EXAMPLES)]
+    Man {
+        /// The command whose page to print (convert, repack, migrate, ...);
+        /// sme2wasm's own page without it
+        #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+        command: Option<String>,
+        /// Write every page (sme2wasm.1, sme2wasm-COMMAND.1) into DIR instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Check that each converted plugin loads in Envoy and behaves under
     /// Istio's configuration as it did under Maistra's
     Verify(verify::VerifyArgs),
@@ -139,6 +190,19 @@ pub struct ExplainArgs {
     #[arg(long, conflicts_with = "code")]
     pub list: bool,
 }
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  sme2wasm completions bash > /etc/bash_completion.d/sme2wasm
+  sme2wasm completions zsh > \"${fpath[1]}/_sme2wasm\"
+  sme2wasm completions fish > ~/.config/fish/completions/sme2wasm.fish
+  sme2wasm completions powershell >> $PROFILE";
+
+const MAN_EXAMPLES: &str = "\
+Examples:
+  sme2wasm man | man -l -
+  sme2wasm man migrate | man -l -
+  sme2wasm man --dir /usr/local/share/man/man1   # sme2wasm.1, sme2wasm-convert.1, ...";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -181,7 +245,7 @@ pub struct ConversionArgs {
     #[arg(long)]
     pub no_plugin_name: bool,
 
-    /// Exit with 3 when any WARN was printed
+    /// Exit with 3 when a WARN nobody acknowledged was printed (see --allow)
     #[arg(long)]
     pub strict: bool,
 
@@ -192,6 +256,35 @@ pub struct ConversionArgs {
     /// Print only WARN and ERROR notifications on stderr
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// How notifications are written on stderr: plain lines, JSON lines,
+    /// GitHub Actions workflow commands, or one SARIF 2.1.0 document
+    #[arg(
+        long = "format",
+        id = "notification_format",
+        value_enum,
+        default_value = "plain",
+        value_name = "FORMAT"
+    )]
+    pub format: NoticeFormat,
+
+    /// Acknowledge the warnings of this code (repeatable): they no longer
+    /// fail --strict, and are still reported as allowed
+    #[arg(long = "allow", value_name = "CODE")]
+    pub allow: Vec<String>,
+}
+
+/// `--format`: how notifications are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoticeFormat {
+    /// `FILE:LINE: LEVEL[CODE] ns/name: message; advice`
+    Plain,
+    /// One JSON object per line, then a summary object
+    Json,
+    /// GitHub Actions workflow commands (`::warning file=F,line=L,title=CODE::…`)
+    Github,
+    /// One SARIF 2.1.0 document, for code scanning
+    Sarif,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,7 +6,7 @@ use crate::conversion::convert::phase_map_notes;
 use crate::conversion::stream::{self, Format};
 use crate::exit::Exit;
 use crate::notify::Counts;
-use crate::output::{print_notifications, write_report, write_stdout};
+use crate::output::{acknowledge, write_report, write_stdout};
 
 pub fn run(args: ConvertArgs) -> Exit {
     let opts = match options(&args.conversion) {
@@ -34,18 +34,48 @@ pub fn run(args: ConvertArgs) -> Exit {
         eprintln!("sme2wasm: cannot write the output: {e}");
         return Exit::Usage;
     }
-    print_notifications(&notes, args.conversion.quiet);
+    let allowed = match acknowledge(
+        &args.conversion,
+        std::path::Path::new("."),
+        &[],
+        &|name| {
+            (name != "<stdin>")
+                .then(|| std::fs::read_to_string(name).ok())
+                .flatten()
+        },
+        &mut notes,
+    ) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sme2wasm: {e}");
+            return Exit::Usage;
+        }
+    };
     let counts = Counts::of(&notes);
+    let listed = crate::formats::Notes {
+        notes: &notes,
+        allowed: &allowed,
+    };
+    let summary = serde_json::json!({
+        "converted": outcome.converted,
+        "notConverted": outcome.failed,
+        "unreadable": outcome.unreadable + read_errors.len(),
+        "info": counts.info,
+        "warn": counts.warn,
+        "error": counts.error,
+        "allowed": listed.acknowledged(),
+    });
+    let _ = crate::formats::emit(
+        args.conversion.format,
+        &listed,
+        args.conversion.quiet,
+        &crate::formats::Summary {
+            line: None,
+            json: summary.clone(),
+        },
+    );
     if let Some(path) = &args.conversion.report {
-        let summary = serde_json::json!({
-            "converted": outcome.converted,
-            "notConverted": outcome.failed,
-            "unreadable": outcome.unreadable + read_errors.len(),
-            "info": counts.info,
-            "warn": counts.warn,
-            "error": counts.error,
-        });
-        if let Err(e) = write_report(path, &notes, summary) {
+        if let Err(e) = write_report(path, &listed, summary) {
             eprintln!("sme2wasm: {e}");
             return Exit::Usage;
         }
@@ -53,6 +83,6 @@ pub fn run(args: ConvertArgs) -> Exit {
     Exit::of(
         read_errors.len() + outcome.unreadable,
         outcome.failed,
-        args.conversion.strict && counts.warn > 0,
+        args.conversion.strict && listed.unacknowledged_warnings() > 0,
     )
 }

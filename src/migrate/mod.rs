@@ -233,6 +233,21 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
     let mut notes = crate::conversion::convert::phase_map_notes(&opts);
     notes.append(&mut verify_notes);
     notes.append(&mut outcome.notes);
+    // Acknowledged warnings, from the files as they were read (before any
+    // write moves lines).
+    let rewritten: Vec<&str> = outcome.changes.iter().map(|c| c.name.as_str()).collect();
+    let text_of = |name: &str| match outcome.changes.iter().find(|c| c.name == name) {
+        Some(c) => Some(c.old.clone()),
+        None => std::fs::read_to_string(dir.join(name)).ok(),
+    };
+    let allowed = match output::acknowledge(&args.conversion, dir, &rewritten, &text_of, &mut notes)
+    {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("sme2wasm: {e}");
+            return Exit::Usage;
+        }
+    };
     match mode {
         Mode::Write => {
             let files = outcome
@@ -289,32 +304,44 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         }
         Mode::Check => {}
     }
-    output::print_notifications(&notes, args.conversion.quiet);
     let counts = Counts::of(&notes);
-    eprintln!("{}", summary_line(&outcome, mode, counts));
+    let listed = crate::formats::Notes {
+        notes: &notes,
+        allowed: &allowed,
+    };
+    let changed: Vec<&str> = outcome.changes.iter().map(|c| c.name.as_str()).collect();
+    let summary = serde_json::json!({
+        "mode": match mode { Mode::Write => "write", Mode::Diff => "diff", Mode::Check => "check" },
+        "filesScanned": outcome.scanned,
+        "filesChanged": outcome.changes.len(),
+        "changedFiles": changed,
+        "converted": outcome.converted,
+        "notConverted": outcome.failed,
+        "kustomizePatches": outcome.patches,
+        "helmTemplates": outcome.templates,
+        "found": outcome.remaining,
+        "remainingFiles": outcome.left.iter().map(|l| serde_json::json!({
+            "file": l.source.file,
+            "line": l.source.line,
+            "reason": l.reason.label(),
+        })).collect::<Vec<_>>(),
+        "unreadable": outcome.unreadable,
+        "info": counts.info,
+        "warn": counts.warn,
+        "error": counts.error,
+        "allowed": listed.acknowledged(),
+    });
+    let _ = crate::formats::emit(
+        args.conversion.format,
+        &listed,
+        args.conversion.quiet,
+        &crate::formats::Summary {
+            line: Some(summary_line(&outcome, mode, counts)),
+            json: summary.clone(),
+        },
+    );
     if let Some(path) = &args.conversion.report {
-        let changed: Vec<&str> = outcome.changes.iter().map(|c| c.name.as_str()).collect();
-        let summary = serde_json::json!({
-            "mode": match mode { Mode::Write => "write", Mode::Diff => "diff", Mode::Check => "check" },
-            "filesScanned": outcome.scanned,
-            "filesChanged": outcome.changes.len(),
-            "changedFiles": changed,
-            "converted": outcome.converted,
-            "notConverted": outcome.failed,
-            "kustomizePatches": outcome.patches,
-            "helmTemplates": outcome.templates,
-            "found": outcome.remaining,
-            "remainingFiles": outcome.left.iter().map(|l| serde_json::json!({
-                "file": l.source.file,
-                "line": l.source.line,
-                "reason": l.reason.label(),
-            })).collect::<Vec<_>>(),
-            "unreadable": outcome.unreadable,
-            "info": counts.info,
-            "warn": counts.warn,
-            "error": counts.error,
-        });
-        if let Err(e) = output::write_report(path, &notes, summary) {
+        if let Err(e) = output::write_report(path, &listed, summary) {
             eprintln!("sme2wasm: {e}");
             return Exit::Usage;
         }
@@ -329,7 +356,7 @@ pub fn run_with(args: &MigrateArgs, repack: Option<Repack>) -> Exit {
         Exit::of(
             outcome.unreadable,
             outcome.failed,
-            args.conversion.strict && counts.warn > 0,
+            args.conversion.strict && listed.unacknowledged_warnings() > 0,
         )
     }
 }
@@ -399,6 +426,7 @@ fn refusal(refused: &[vcs::Unsafe]) -> String {
 fn write_all(changes: &[Change]) -> Vec<(usize, std::io::Error)> {
     let next = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::Mutex::new(Vec::new());
+    let progress = crate::progress::Progress::bar(changes.len(), "files written");
     std::thread::scope(|scope| {
         for _ in 0..WRITERS.min(changes.len()) {
             scope.spawn(|| loop {
@@ -412,6 +440,7 @@ fn write_all(changes: &[Change]) -> Vec<(usize, std::io::Error)> {
                     Ok(_) => crate::fsutil::write_atomic(&c.path, c.new.as_bytes()),
                     Err(e) => Err(e),
                 };
+                progress.inc(1);
                 if let Err(e) = result {
                     failed
                         .lock()
@@ -421,6 +450,7 @@ fn write_all(changes: &[Change]) -> Vec<(usize, std::io::Error)> {
             });
         }
     });
+    progress.finish();
     let mut failed = failed.into_inner().unwrap_or_else(|p| p.into_inner());
     failed.sort_by_key(|(i, _)| *i);
     failed

@@ -122,6 +122,8 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
         })
         .build();
     let mut paths = Vec::new();
+    // On a terminal: files found, then files read.
+    let progress = crate::progress::Progress::spinner("files found");
     for entry in walker {
         let entry = match entry {
             Ok(e) => e,
@@ -157,8 +159,10 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
         }
         if ft.is_file() && is_candidate(path) {
             paths.push(path.to_path_buf());
+            progress.inc(1);
         }
     }
+    progress.finish();
     let nested = std::mem::take(&mut *nested.lock().unwrap_or_else(|p| p.into_inner()));
     for (path, what) in nested {
         if recurse_repositories {
@@ -173,7 +177,9 @@ pub fn walk(dir: &Path, recurse_repositories: bool) -> Result<Walked, String> {
         }
     }
     out.scanned = paths.len();
+    let progress = crate::progress::Progress::bar(paths.len(), "files read");
     for path in paths {
+        progress.inc(1);
         let name = display(dir, &path);
         match read(&path) {
             Ok(text) => {

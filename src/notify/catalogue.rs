@@ -8,7 +8,7 @@
 //!
 //! Numbers by area: 0xx reading the input, 1xx the field table (SPEC §3),
 //! 2xx order and priorities, 3xx OpenShift Templates, 4xx migrate,
-//! 5xx repack, 6xx verify. The letter is the level: E error, W warning,
+//! 5xx repack, 6xx verify, 7xx acknowledged warnings. The letter is the level: E error, W warning,
 //! I information.
 //!
 //! README.md's notification reference is rendered from this table
@@ -378,6 +378,11 @@ catalogue! {
     VerifyWarning = "W604" 604 Warn "verify-differs"
         summary "migrate --verify: the new WasmPlugin does not behave exactly as the SME did."
         advice "run `sme2wasm verify` on it for the details";
+
+    // 7xx: acknowledged warnings.
+    AllowMatchesNothing = "W701" 701 Warn "allow-matches-nothing"
+        summary "An allow (--allow, an entry of .sme2wasm.yaml, or a `# sme2wasm: allow` comment) matches no warning of the run: it is stale, or its code is wrong."
+        advice "remove the allow: the warning it acknowledged is gone (or the code is wrong)";
 }
 
 #[cfg(test)]

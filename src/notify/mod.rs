@@ -8,6 +8,36 @@ pub use catalogue::Code;
 use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Whether the level words printed on stderr are coloured (`--color`).
+static COLOR: AtomicBool = AtomicBool::new(false);
+
+/// Decide colour once, from `--color` and the environment: `auto` (`None`)
+/// colours only a terminal, and not when `NO_COLOR` is set to anything but
+/// the empty string (no-color.org); `always` (`Some(true)`) and `never`
+/// (`Some(false)`) override both.
+pub fn set_color(choice: Option<bool>) {
+    use std::io::IsTerminal;
+    COLOR.store(
+        color_wanted(
+            choice,
+            std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            std::io::stderr().is_terminal(),
+        ),
+        Ordering::Relaxed,
+    );
+}
+
+/// The colour decision, without the environment.
+pub fn color_wanted(choice: Option<bool>, no_color: bool, terminal: bool) -> bool {
+    choice.unwrap_or(terminal && !no_color)
+}
+
+/// Whether colour is on (after `set_color`).
+pub fn color() -> bool {
+    COLOR.load(Ordering::Relaxed)
+}
 
 /// How serious a notification is. `Error` means the object was not written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -16,6 +46,18 @@ pub enum Level {
     Info,
     Warn,
     Error,
+}
+
+impl Level {
+    /// The SGR colour of the level word: ERROR red, WARN yellow, INFO cyan
+    /// (bold, as compilers do).
+    fn sgr(self) -> &'static str {
+        match self {
+            Level::Info => "1;36",
+            Level::Warn => "1;33",
+            Level::Error => "1;31",
+        }
+    }
 }
 
 impl fmt::Display for Level {
@@ -103,14 +145,46 @@ impl Notification {
     }
 }
 
+/// A notification as printed on stderr: its level word coloured when
+/// colour is on (`set_color`).
+pub struct Painted<'a>(&'a Notification, bool);
+
+impl Notification {
+    /// The line to print, coloured when colour is on.
+    pub fn painted(&self) -> Painted<'_> {
+        Painted(self, color())
+    }
+    /// The line to print, coloured or not.
+    pub fn painted_with(&self, color: bool) -> Painted<'_> {
+        Painted(self, color)
+    }
+}
+
+impl fmt::Display for Painted<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.write(f, self.1)
+    }
+}
+
 impl fmt::Display for Notification {
     /// `file:line: LEVEL[CODE] ns/name: message; advice` — one line, in the
     /// form compilers use, so editors and grep can follow it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write(f, false)
+    }
+}
+
+impl Notification {
+    fn write(&self, f: &mut fmt::Formatter<'_>, color: bool) -> fmt::Result {
         if let Some(s) = &self.source {
             write!(f, "{s}: ")?;
         }
-        write!(f, "{}[{}]", self.level, self.code)?;
+        if color {
+            write!(f, "\x1b[{}m{}\x1b[0m", self.level.sgr(), self.level)?;
+        } else {
+            write!(f, "{}", self.level)?;
+        }
+        write!(f, "[{}]", self.code)?;
         if !self.object.is_empty() {
             write!(f, " {}", self.object)?;
         }

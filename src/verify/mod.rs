@@ -434,29 +434,57 @@ pub fn run(args: VerifyArgs) -> Exit {
     if let Err(e) = crate::output::write_stdout(&out) {
         return usage(format!("cannot write the report: {e}"));
     }
-    crate::output::print_notifications(&notes, args.conversion.quiet);
+    let text_of = |name: &str| {
+        (name != "<stdin>")
+            .then(|| std::fs::read_to_string(name).ok())
+            .flatten()
+    };
+    let allowed = match crate::output::acknowledge(
+        &args.conversion,
+        std::path::Path::new("."),
+        &[],
+        &text_of,
+        &mut notes,
+    ) {
+        Ok(a) => a,
+        Err(e) => return usage(e.to_string()),
+    };
     let counts = Counts::of(&notes);
+    let listed = crate::formats::Notes {
+        notes: &notes,
+        allowed: &allowed,
+    };
     let bad = reports
         .iter()
         .filter(|r| r.verdict != report::Verdict::Same)
         .count();
+    let summary = serde_json::json!({
+        "verified": reports.len(),
+        "notSame": bad,
+        "unreadable": read.unreadable + read_errors.len(),
+        "info": counts.info,
+        "warn": counts.warn,
+        "error": counts.error,
+        "allowed": listed.acknowledged(),
+    });
+    let _ = crate::formats::emit(
+        args.conversion.format,
+        &listed,
+        args.conversion.quiet,
+        &crate::formats::Summary {
+            line: None,
+            json: summary.clone(),
+        },
+    );
     if let Some(path) = &args.conversion.report {
-        let summary = serde_json::json!({
-            "verified": reports.len(),
-            "notSame": bad,
-            "unreadable": read.unreadable + read_errors.len(),
-            "info": counts.info,
-            "warn": counts.warn,
-            "error": counts.error,
-        });
-        if let Err(e) = crate::output::write_report(path, &notes, summary) {
+        if let Err(e) = crate::output::write_report(path, &listed, summary) {
             return usage(e.to_string());
         }
     }
     Exit::of(
         read.unreadable + read_errors.len(),
         bad,
-        args.conversion.strict && counts.warn > 0,
+        args.conversion.strict && listed.unacknowledged_warnings() > 0,
     )
 }
 

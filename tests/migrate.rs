@@ -19,6 +19,10 @@ use assert_cmd::Command;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+#[path = "common/git.rs"]
+mod git_support;
+use git_support::git;
+
 fn case_dir(case: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/migrate")
@@ -27,27 +31,6 @@ fn case_dir(case: &str) -> PathBuf {
 
 fn bless() -> bool {
     std::env::var_os("SME2WASM_BLESS").is_some_and(|v| v == "1")
-}
-
-/// Run git in `dir` (with a fixed identity, whatever the machine's
-/// configuration); panics when it fails.
-fn git(dir: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .current_dir(dir)
-        .args([
-            "-c",
-            "user.name=sme2wasm tests",
-            "-c",
-            "user.email=tests@example.com",
-            "-c",
-            "commit.gpgsign=false",
-            "-c",
-            "init.defaultBranch=main",
-        ])
-        .args(args)
-        .output()
-        .expect("git runs");
-    assert!(out.status.success(), "git {args:?}: {}", show(&out.stderr));
 }
 
 /// Every regular file below `dir` (relative path → bytes); symbolic links

@@ -36,6 +36,17 @@ impl std::fmt::Display for ParseError {
 /// Parse one document into a generic tree. Alias-expansion bombs and absurd
 /// nesting are refused with an error, never expanded.
 pub fn parse(text: &str) -> Result<Value, ParseError> {
+    parse_with_backend(text)
+}
+
+/// The benchmark's bare baseline: the backend's own parse, nothing more.
+pub fn backend_parse(text: &str) -> Result<Value, String> {
+    backend::from_str::<Value>(text).map_err(|e| e.to_string())
+}
+
+/// `parse` as the backend (serde_yaml) reads the document: the reference
+/// the one-pass reader is held against.
+pub fn parse_with_backend(text: &str) -> Result<Value, ParseError> {
     // A byte-order mark is allowed at the start of a stream; the backend
     // would take it for content.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);

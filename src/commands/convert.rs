@@ -24,7 +24,7 @@ pub fn run(args: ConvertArgs) -> Exit {
         OutputFormat::Yaml => Format::Yaml,
         OutputFormat::Json => Format::Json,
     };
-    let outcome = stream::convert_inputs(&inputs, &opts, format, args.only_converted);
+    let mut outcome = stream::convert_inputs(&inputs, &opts, format, args.only_converted);
     // The output no longer refers to the inputs: free them before writing.
     drop(inputs);
     // The phase table's notes first, without copying the run's notes.
@@ -34,6 +34,8 @@ pub fn run(args: ConvertArgs) -> Exit {
         eprintln!("sme2wasm: cannot write the output: {e}");
         return Exit::Usage;
     }
+    // Written: free it before the inputs are read again for inline allows.
+    drop(std::mem::take(&mut outcome.output));
     let allowed = match acknowledge(
         &args.conversion,
         std::path::Path::new("."),

@@ -54,6 +54,10 @@ pub struct Site<'a> {
     pub file: &'a str,
     pub line: usize,
     pub doc: Option<Document<'a>>,
+    /// The document's plain scalars that YAML 1.1 reads otherwise, when
+    /// the reader has found them already (else they are looked for in
+    /// `doc` when the config may hold one).
+    pub yaml11: Option<&'a [crate::yaml::yaml11::Yaml11Scalar]>,
 }
 
 impl Site<'_> {
@@ -728,13 +732,16 @@ fn yaml11_config(map: Mapping, site: &Site, obj: &str, notes: &mut Vec<Notificat
     use crate::yaml::yaml11::{self, Step};
     let Some(doc) = &site.doc else { return map };
     let mut root = Value::Mapping(map);
-    if !yaml11::may_differ(&root, doc.text) {
-        return match root {
-            Value::Mapping(m) => m,
-            _ => unreachable!("the root stays a mapping"),
-        };
-    }
-    for d in yaml11::differences(doc.text) {
+    let found;
+    let differences = match site.yaml11 {
+        Some(d) => d,
+        None if yaml11::may_differ(&root, doc.text) => {
+            found = yaml11::differences(doc.text);
+            &found
+        }
+        None => &[],
+    };
+    for d in differences {
         let rest = match d.path.as_slice() {
             [Step::Key(s), Step::Key(c), rest @ ..]
                 if s == "spec" && c == "config" && !rest.is_empty() =>
@@ -743,7 +750,7 @@ fn yaml11_config(map: Mapping, site: &Site, obj: &str, notes: &mut Vec<Notificat
             }
             _ => continue,
         };
-        if !yaml11::apply(&mut root, &d, rest) {
+        if !yaml11::apply(&mut root, d, rest) {
             continue;
         }
         let path: String = rest
@@ -1244,6 +1251,7 @@ mod tests {
             file: "f.yaml",
             line: 1,
             doc: Some(doc),
+            yaml11: None,
         };
         let mut notes = Vec::new();
         let (plugin, _) = convert_one(&sme, &site, &Options::default(), &mut notes).unwrap();
@@ -1273,6 +1281,7 @@ mod tests {
             file: "f",
             line: 3,
             doc: Some(split_documents(text)[0]),
+            yaml11: None,
         };
         let line = |p: &str| site.field(p).line;
         assert_eq!(line("spec.image"), 7);

@@ -468,10 +468,17 @@ pub fn convert_inputs(
     format: Format,
     only_converted: bool,
 ) -> Outcome {
+    let mut yaml_out = YamlOut::new(format, only_converted);
+    // The output is at most about as long as the input. Reserved, not
+    // touched: the pages cost memory only once written, and the buffer is
+    // never copied to grow.
+    yaml_out
+        .out
+        .reserve(inputs.iter().map(|i| i.text.len() + 64).sum());
     let mut run = Run {
         conv: Converter::new(opts),
         pieces: Vec::new(),
-        yaml_out: YamlOut::new(format, only_converted),
+        yaml_out,
         tree_plugins: Vec::new(),
         converted: 0,
         failed: 0,
@@ -508,8 +515,9 @@ impl<'a, 'o> Run<'a, 'o> {
             }
             return;
         }
-        let value = match yaml::parse(doc.text) {
-            Ok(v) => v,
+        // One pass: the value, and the scalars YAML 1.1 reads otherwise.
+        let (value, yaml11) = match yaml::read(doc.text) {
+            Ok(r) => (r.value, r.yaml11),
             Err(e) => {
                 self.unreadable += 1;
                 self.conv.note(
@@ -523,6 +531,7 @@ impl<'a, 'o> Run<'a, 'o> {
             file: &input.name,
             line: doc.content_line(),
             doc: Some(doc),
+            yaml11: Some(&yaml11),
         };
         if sme::is_sme(&value) {
             self.sme(input, &doc, value, &site);
@@ -657,6 +666,7 @@ impl<'a, 'o> Run<'a, 'o> {
                     file: &input.name,
                     line,
                     doc: None,
+                    yaml11: None,
                 };
                 let mut fixup = None;
                 let prepared;

@@ -386,6 +386,7 @@ impl ChartOrder {
                     file: &f.name,
                     line: doc.content_line(),
                     doc: None,
+                    yaml11: None,
                 };
                 if let Some((id, _)) = conv.add_owned(sme, &site) {
                     item.id = Some(id);

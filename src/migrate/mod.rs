@@ -814,6 +814,7 @@ fn plan_plain<'a>(
             file: &file.name,
             line: doc.content_line(),
             doc: Some(doc),
+            yaml11: None,
         };
         if sme::is_sme(&have) {
             counters.remaining += 1;
@@ -884,6 +885,7 @@ fn plan_plain<'a>(
                         file: &file.name,
                         line,
                         doc: None,
+                        yaml11: None,
                     };
                     let mut fixup = None;
                     let prepared;

@@ -121,6 +121,7 @@ pub fn read_and_convert(inputs: &[crate::conversion::stream::Input], opts: &Opti
                     file: &input.name,
                     line: doc.content_line(),
                     doc: Some(doc),
+                    yaml11: None,
                 };
                 one(&value, &site, &mut conv);
             } else if sme::kind_of(&value) == Some("List") {
@@ -134,6 +135,7 @@ pub fn read_and_convert(inputs: &[crate::conversion::stream::Input], opts: &Opti
                                 doc.content_line(),
                             ),
                             doc: None,
+                            yaml11: None,
                         };
                         one(item, &site, &mut conv);
                     }

@@ -6,6 +6,7 @@
 
 pub mod depth;
 mod emit;
+mod read;
 mod spans;
 mod split;
 pub mod yaml11;
@@ -16,7 +17,9 @@ pub use split::{lines, lines_inclusive, newline_of, split_documents, Document};
 // The only line in the crate that names the YAML library.
 use serde_yaml as backend;
 
+pub use backend::value::{Tag, TaggedValue};
 pub use backend::{Mapping, Number, Value};
+pub use read::Read;
 
 /// A YAML or JSON parse failure, with the position inside the parsed text
 /// (1-based), when the parser knows it.
@@ -36,7 +39,38 @@ impl std::fmt::Display for ParseError {
 /// Parse one document into a generic tree. Alias-expansion bombs and absurd
 /// nesting are refused with an error, never expanded.
 pub fn parse(text: &str) -> Result<Value, ParseError> {
-    parse_with_backend(text)
+    read(text).map(|r| r.value)
+}
+
+/// Read one document in one pass: its value (as `parse` gives it) and the
+/// plain scalars YAML 1.1 reads otherwise (as `yaml11::differences` gives
+/// them). Documents the one-pass reader leaves to the backend (see
+/// `read.rs`) are read by the backend, as before.
+pub fn read(text: &str) -> Result<Read, ParseError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    depth::check(text)?;
+    if text.trim_start().starts_with(['{', '[']) {
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
+            return Ok(Read {
+                value: to_value(&json),
+                yaml11: Vec::new(),
+                merge_keys: false,
+            });
+        }
+    }
+    match read::read(text) {
+        Ok(mut r) => {
+            if r.merge_keys {
+                resolve_merge_keys(&mut r.value)?;
+            }
+            Ok(r)
+        }
+        Err(read::Defer) => Ok(Read {
+            value: parse_with_backend(text)?,
+            yaml11: yaml11::differences(text),
+            merge_keys: false,
+        }),
+    }
 }
 
 /// The benchmark's bare baseline: the backend's own parse, nothing more.

@@ -918,7 +918,7 @@ mod random {
 
     const KEYS: &[&str] = &[
         "a", "b", "c", "key", "1", "2", "0x2", "true", "~", "'q'", "\"dq\"", "1.5", "<<", "é",
-        "? [x, y]", "!!str 3", "'<<'",
+        "? [x, y]", "!!str 3", "'<<'", "<<", "<<",
     ];
 
     #[derive(Debug, Clone)]
@@ -1012,6 +1012,46 @@ mod random {
             }
         }
 
+        /// The properties of a collection: sometimes an anchor, sometimes a
+        /// tag (a local one, kept as `Value::Tagged`, or the core one).
+        fn collection_props(&mut self, map: bool) -> String {
+            let mut props = self.anchor();
+            match self.roll() % 12 {
+                0 => props.push_str("!foo "),
+                1 => props.push_str(if map { "!!map " } else { "!!seq " }),
+                _ => {}
+            }
+            props
+        }
+
+        /// The value of a `<<` key: mostly an alias (of a mapping, if the
+        /// dice are kind), so that merges happen, not only merge errors.
+        fn merge_alias(&mut self) -> Option<String> {
+            let i = usize::from(self.roll());
+            if self.roll() % 4 == 0 {
+                None
+            } else {
+                self.alias(i)
+            }
+        }
+
+        /// A space in a scalar written over two lines (it folds back to a
+        /// space), the continuation indented under `indent`.
+        fn fold(&mut self, text: String, indent: usize, flow: bool) -> String {
+            if flow || self.roll() % 3 != 0 {
+                return text;
+            }
+            match text.find(' ') {
+                Some(i) if i > 0 => format!(
+                    "{}\n{}{}",
+                    &text[..i],
+                    " ".repeat(indent + 2),
+                    &text[i + 1..]
+                ),
+                _ => text,
+            }
+        }
+
         /// After a value on its line: sometimes a comment.
         fn end_line(&mut self) {
             if self.roll() % 6 == 0 {
@@ -1056,7 +1096,10 @@ mod random {
         /// line itself.
         fn scalar(&mut self, t: &str, style: &Style, indent: usize, flow: bool) -> bool {
             match style {
-                Style::Plain if Self::is_flow_safe_plain(t) => self.out.push_str(t),
+                Style::Plain if Self::is_flow_safe_plain(t) => {
+                    let text = self.fold(t.to_string(), indent, flow);
+                    self.out.push_str(&text);
+                }
                 Style::Plain | Style::Single if !t.contains('\n') => {
                     let _ = write!(self.out, "'{}'", t.replace('\'', "''"));
                 }
@@ -1083,7 +1126,10 @@ mod random {
                     }
                     return true;
                 }
-                _ => self.out.push_str(&Self::quoted_double(t)),
+                _ => {
+                    let text = self.fold(Self::quoted_double(t), indent, flow);
+                    self.out.push_str(&text);
+                }
             }
             false
         }
@@ -1110,7 +1156,7 @@ mod random {
                     None => self.out.push('~'),
                 },
                 Node::Seq(items, _) => {
-                    let a = self.anchor();
+                    let a = self.collection_props(false);
                     self.out.push_str(&a);
                     self.out.push('[');
                     for (n, item) in items.iter().enumerate() {
@@ -1123,7 +1169,7 @@ mod random {
                     self.out.push(']');
                 }
                 Node::Map(entries, _) => {
-                    let a = self.anchor();
+                    let a = self.collection_props(true);
                     self.out.push_str(&a);
                     self.out.push('{');
                     let mut seen = std::collections::HashSet::new();
@@ -1135,7 +1181,10 @@ mod random {
                             self.out.push_str(", ");
                         }
                         let _ = write!(self.out, "{k}: ");
-                        self.flow(v);
+                        match (*k == "<<").then(|| self.merge_alias()).flatten() {
+                            Some(alias) => self.out.push_str(&alias),
+                            None => self.flow(v),
+                        }
                     }
                     self.out.push('}');
                 }
@@ -1154,7 +1203,7 @@ mod random {
         /// sits at column `indent`.
         fn value(&mut self, node: &Node, indent: usize) {
             if Self::is_block(node) {
-                let a = self.anchor();
+                let a = self.collection_props(matches!(node, Node::Map(..)));
                 if !a.is_empty() {
                     self.out.push(' ');
                     self.out.push_str(a.trim_end());
@@ -1207,7 +1256,13 @@ mod random {
                             self.out.push_str(k);
                         }
                         self.out.push(':');
-                        self.value(v, indent);
+                        match (*k == "<<").then(|| self.merge_alias()).flatten() {
+                            Some(alias) => {
+                                let _ = write!(self.out, " {alias}");
+                                self.end_line();
+                            }
+                            None => self.value(v, indent),
+                        }
                     }
                 }
                 other => {
@@ -1271,6 +1326,7 @@ mod random {
         let mut runner = TestRunner::deterministic();
         let (mut ok, mut aliases, mut anchors, mut blocks, mut flows, mut comments) =
             (0, 0, 0, 0, 0, 0);
+        let (mut merges, mut tags, mut folds) = (0, 0, 0);
         let n = 300;
         for _ in 0..n {
             let text = render(&doc().new_tree(&mut runner).unwrap().current());
@@ -1280,8 +1336,22 @@ mod random {
             blocks += usize::from(text.contains(['|', '>']));
             flows += usize::from(text.contains('{') || text.contains('['));
             comments += usize::from(text.contains('#'));
+            merges += usize::from(text.contains("<<: *"));
+            // (`!foo x` and `!foo 1` are scalars of the pool.)
+            let collection_tag = text
+                .replace("!foo x", "")
+                .replace("!foo 1", "")
+                .contains("!foo")
+                || text.contains("!!map")
+                || text.contains("!!seq");
+            tags += usize::from(collection_tag);
+            folds += usize::from(text.lines().any(|l| {
+                l.starts_with(' ')
+                    && !l.trim_start().starts_with(['-', '#', '?'])
+                    && !l.contains(':')
+            }));
         }
-        eprintln!("{ok} of {n} parse; aliases {aliases}, anchors {anchors}, block scalars {blocks}, flow {flows}, comments {comments}");
+        eprintln!("{ok} of {n} parse; aliases {aliases}, anchors {anchors}, block scalars {blocks}, flow {flows}, comments {comments}, merges {merges}, tags {tags}, folds {folds}");
         assert!(ok * 2 > n, "only {ok} of {n} random documents parse");
         for (what, count) in [
             ("aliases", aliases),
@@ -1289,9 +1359,12 @@ mod random {
             ("block scalars", blocks),
             ("flow collections", flows),
             ("comments", comments),
+            ("merge keys with an alias", merges),
+            ("tagged collections", tags),
+            ("scalars over two lines", folds),
         ] {
             assert!(
-                count * 10 > n,
+                count * 20 > n,
                 "only {count} of {n} random documents have {what}"
             );
         }

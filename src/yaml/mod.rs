@@ -4,6 +4,8 @@
 //! lets documents which are not ServiceMeshExtensions pass through untouched,
 //! and the span tree that lets `migrate` edit a document in place.
 
+#[cfg(test)]
+mod conformance;
 pub mod depth;
 mod emit;
 mod read;

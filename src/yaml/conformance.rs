@@ -1303,7 +1303,7 @@ mod random {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(ProptestConfig::with_cases(std::env::var("SME2WASM_YAML_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)))]
         #[test]
         fn random_documents_agree(doc in doc()) {
             let text = render(&doc);

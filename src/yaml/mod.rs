@@ -48,9 +48,12 @@ pub fn parse(text: &str) -> Result<Value, ParseError> {
 /// plain scalars YAML 1.1 reads otherwise (as `yaml11::differences` gives
 /// them). Documents the one-pass reader leaves to the backend (see
 /// `read.rs`) are read by the backend, as before.
-pub fn read(text: &str) -> Result<Read, ParseError> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    depth::check(text)?;
+pub fn read(original: &str) -> Result<Read, ParseError> {
+    let text = original.strip_prefix('\u{feff}').unwrap_or(original);
+    // No depth pre-check here: the one pass stops at 120 levels (the
+    // parser's events come as it reads, so it never reads further) and
+    // hands the document to the backend path, which checks the depth
+    // before its parser runs.
     if text.trim_start().starts_with(['{', '[']) {
         if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
             return Ok(Read {
@@ -68,8 +71,8 @@ pub fn read(text: &str) -> Result<Read, ParseError> {
             Ok(r)
         }
         Err(read::Defer) => Ok(Read {
-            value: parse_with_backend(text)?,
-            yaml11: yaml11::differences(text),
+            value: parse_with_backend(original)?,
+            yaml11: yaml11::differences(original),
             merge_keys: false,
         }),
     }
@@ -130,6 +133,9 @@ pub fn parse_with_backend(text: &str) -> Result<Value, ParseError> {
 /// Whether `text` writes a plain `<<` key (a merge key). A quoted `'<<'`
 /// is an ordinary key, to go-yaml as to the YAML spec.
 fn has_plain_merge_key(text: &str) -> bool {
+    if !text.contains("<<") {
+        return false;
+    }
     let mut from = 0;
     while let Some(i) = text[from..].find("<<") {
         let at = from + i;

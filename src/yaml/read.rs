@@ -85,10 +85,13 @@ struct Anchored {
 
 /// Read the first (only) document of `text` in one pass.
 pub(super) fn read(text: &str) -> Result<Read, Defer> {
+    if needs_backend(text.as_bytes()) {
+        return Err(Defer);
+    }
+    let mut anchors_checked = false;
     let mut frames: Vec<Frame> = Vec::new();
     let mut anchors: Vec<(usize, Anchored)> = Vec::new();
     let mut yaml11 = Vec::new();
-    let mut merge_keys = false;
     let mut root: Option<Value> = None;
     let mut events = 0usize;
     let mut alias_nodes = 0usize;
@@ -96,6 +99,13 @@ pub(super) fn read(text: &str) -> Result<Read, Defer> {
     for ev in Parser::new_from_str(text) {
         let (event, span) = ev.map_err(|_| Defer)?;
         events += 1;
+        if !anchors_checked && has_anchor(&event) {
+            // The backend's anchor names are narrower than the parser's.
+            if !anchor_names_ok(text.as_bytes()) {
+                return Err(Defer);
+            }
+            anchors_checked = true;
+        }
         let (value, anchor) = match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing | Event::DocumentEnd => continue,
             Event::DocumentStart(_) => {
@@ -170,6 +180,12 @@ pub(super) fn read(text: &str) -> Result<Read, Defer> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let plain = style == ScalarStyle::Plain;
+                let is_key = matches!(frames.last(), Some(Frame::Map { key: None, .. }));
+                // The backend refuses an empty implicit key in a block
+                // mapping, and `|`/`>` in a flow collection.
+                if plain && (text.starts_with(['|', '>']) || (is_key && text.is_empty())) {
+                    return Err(Defer);
+                }
                 let resolved = scalar(&text, style, tag.as_deref())?;
                 // The 1.1 check: a plain scalar with neither tag nor anchor.
                 if plain && tag.is_none() && anchor == 0 && !scalar_quiet(&frames) {
@@ -180,10 +196,6 @@ pub(super) fn read(text: &str) -> Result<Read, Defer> {
                         }
                     }
                 }
-                if plain && tag.is_none() && &*text == "<<" {
-                    merge_keys = true;
-                }
-                let is_key = matches!(frames.last(), Some(Frame::Map { key: None, .. }));
                 let (value, key_text) = match resolved {
                     None => (Value::String(text.into_owned()), KeyText::Value),
                     Some(v) if is_key => (v, KeyText::Raw(text.into_owned())),
@@ -237,14 +249,98 @@ pub(super) fn read(text: &str) -> Result<Read, Defer> {
             },
         }
     }
-    if !frames.is_empty() {
+    // An empty document: the backend says whether it is one (`...`
+    // alone is not).
+    let Some(value) = root.filter(|_| frames.is_empty()) else {
         return Err(Defer);
-    }
+    };
+    // Merge keys are resolved where the backend path resolves them.
+    let merge_keys = super::has_plain_merge_key(text);
     Ok(Read {
-        value: root.unwrap_or(Value::Null),
+        value,
         yaml11,
         merge_keys,
     })
+}
+
+/// Text the parser reads where the backend refuses it, or reads
+/// otherwise: control characters (tabs too: the backend refuses them as
+/// indentation), DEL, NEL, the line and paragraph separators, U+FFFE and
+/// U+FFFF, a byte order mark after the start, and directives (`%` at the
+/// start of a line). One pass over the bytes; such text is rare in
+/// Kubernetes manifests.
+fn needs_backend(b: &[u8]) -> bool {
+    let mut line_start = true;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match c {
+            b'\n' | b'\r' => {
+                line_start = true;
+                i += 1;
+                continue;
+            }
+            b'%' if line_start => return true,
+            0..=0x1f | 0x7f => return true,
+            // NEL (C2 85)
+            0xc2 if b.get(i + 1) == Some(&0x85) => return true,
+            // U+2028, U+2029 (E2 80 A8/A9)
+            0xe2 if b.get(i + 1) == Some(&0x80) && matches!(b.get(i + 2), Some(0xa8 | 0xa9)) => {
+                return true
+            }
+            // U+FEFF (EF BB BF), U+FFFE and U+FFFF (EF BF BE/BF)
+            0xef if matches!(
+                (b.get(i + 1), b.get(i + 2)),
+                (Some(0xbb), Some(0xbf)) | (Some(0xbf), Some(0xbe | 0xbf))
+            ) =>
+            {
+                return true
+            }
+            _ => {}
+        }
+        line_start = false;
+        i += 1;
+    }
+    false
+}
+
+fn has_anchor(event: &Event) -> bool {
+    match event {
+        Event::Alias(_) => true,
+        Event::Scalar(_, _, anchor, _)
+        | Event::MappingStart(anchor, _)
+        | Event::SequenceStart(anchor, _) => *anchor != 0,
+        _ => false,
+    }
+}
+
+/// Whether every `&name` and `*name` that could start a token has a name
+/// the backend accepts (letters, digits, `-`, `_`). Text in quotes may be
+/// taken for one: that only sends the document to the backend.
+fn anchor_names_ok(b: &[u8]) -> bool {
+    for (i, &c) in b.iter().enumerate() {
+        if c != b'&' && c != b'*' {
+            continue;
+        }
+        let opens = i == 0 || matches!(b[i - 1], b' ' | b'\n' | b'\r' | b'[' | b'{' | b',');
+        if !opens {
+            continue;
+        }
+        let name = b[i + 1..].iter().take_while(|&&x| {
+            !matches!(x, b' ' | b'\n' | b'\r' | b',' | b'[' | b']' | b'{' | b'}')
+        });
+        let mut empty = true;
+        for &x in name {
+            empty = false;
+            if !(x.is_ascii_alphanumeric() || x == b'-' || x == b'_') {
+                return false;
+            }
+        }
+        if empty {
+            return false;
+        }
+    }
+    true
 }
 
 /// Whether a collection opened now is out of the 1.1 check's sight:

@@ -25,6 +25,7 @@ fi
 cargo build --release --quiet
 # The bench executable itself, so that /usr/bin/time measures it, not cargo.
 bench=$(cargo bench --bench convert --no-run --message-format=json 2>/dev/null |
+    grep '"kind":\["bench"\],[^}]*"name":"convert"' |
     sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
 if [ -z "$bench" ] || [ ! -x "$bench" ]; then
     echo "cannot find the convert bench executable" >&2

@@ -151,7 +151,7 @@ fn main() {
         let text = (s.generate)(SEED, docs);
         let input = vec![Input {
             name: s.file.to_string(),
-            text,
+            text: text.into(),
         }];
         // Check once, outside the timing, that convert did the whole job.
         let outcome = convert(&input, &opts);

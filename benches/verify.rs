@@ -87,7 +87,7 @@ fn main() {
     let opts = Options::default();
     let inputs = [Input {
         name: "bench.yaml".into(),
-        text,
+        text: text.into(),
     }];
     let t = Instant::now();
     let read = verify::read_and_convert(&inputs, &opts);

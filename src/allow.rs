@@ -211,6 +211,39 @@ pub fn load_config(path: &Path) -> Result<Vec<Allow>, String> {
     Ok(out)
 }
 
+/// A file's text for its inline allows: `None` when it cannot be read or
+/// names no allow. Read in blocks first, so that a large input without an
+/// allow is never held whole again.
+pub fn marked_file_text(name: &str) -> Option<String> {
+    use std::io::Read;
+    if name == "<stdin>" {
+        return None;
+    }
+    let mut file = std::fs::File::open(name).ok()?;
+    let mut block = vec![0u8; 1 << 16];
+    // The end of the previous block, in case the marker spans two.
+    let keep = MARKER.len() - 1;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut found = false;
+    loop {
+        let n = file.read(&mut block).ok()?;
+        if n == 0 {
+            break;
+        }
+        carry.extend_from_slice(&block[..n]);
+        if carry.windows(MARKER.len()).any(|w| w == MARKER.as_bytes()) {
+            found = true;
+            break;
+        }
+        let cut = carry.len().saturating_sub(keep);
+        carry.drain(..cut);
+    }
+    if !found {
+        return None;
+    }
+    std::fs::read_to_string(name).ok()
+}
+
 /// The inline allows of one file (`name` as notifications write it).
 pub fn inline(name: &str, text: &str) -> Vec<Allow> {
     // Most files have none: no table of lines for them.
@@ -407,6 +440,26 @@ fn stale_note(a: &Allow) -> Notification {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn only_files_that_name_an_allow_are_read_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.yaml");
+        std::fs::write(&plain, "a: 1\n".repeat(40_000)).unwrap();
+        assert_eq!(marked_file_text(plain.to_str().unwrap()), None);
+        // The marker across the boundary of two blocks (64 KiB).
+        let marked = dir.path().join("marked.yaml");
+        let mut text = "x".repeat((1 << 16) - 5);
+        text.push_str(&format!("# {MARKER} W103 repacked elsewhere\na: 1\n"));
+        std::fs::write(&marked, &text).unwrap();
+        assert_eq!(marked_file_text(marked.to_str().unwrap()), Some(text));
+        assert_eq!(marked_file_text("<stdin>"), None);
+        assert_eq!(
+            marked_file_text(dir.path().join("none").to_str().unwrap()),
+            None
+        );
+    }
+
     use super::*;
 
     fn lines_of(text: &str) -> Vec<(String, usize, usize)> {

@@ -59,9 +59,10 @@ pub fn emit(
     summary: &Summary,
 ) -> std::io::Result<()> {
     let stderr = std::io::stderr();
-    let mut out = stderr.lock();
-    let text = render(format, notes, quiet, summary);
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    // Line by line through a buffer: a large run's notifications are never
+    // held as one text.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stderr.lock());
+    match render_to(format, notes, quiet, summary, &mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
@@ -69,27 +70,36 @@ pub fn emit(
 
 /// The text `emit` writes.
 pub fn render(format: NoticeFormat, notes: &Notes, quiet: bool, summary: &Summary) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
+    render_to(format, notes, quiet, summary, &mut out).expect("writing to memory cannot fail");
+    String::from_utf8(out).expect("notifications are UTF-8")
+}
+
+/// Write the text `emit` writes to `out`.
+pub fn render_to(
+    format: NoticeFormat,
+    notes: &Notes,
+    quiet: bool,
+    summary: &Summary,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let shown = |n: &Notification| !(quiet && n.level == Level::Info);
     match format {
         NoticeFormat::Plain => {
+            let color = crate::notify::color();
             for (n, a) in notes.iter().filter(|(n, _)| shown(n)) {
-                out.push_str(&plain(n, a, crate::notify::color()));
-                out.push('\n');
+                writeln!(out, "{}", plain(n, a, color))?;
             }
             if let Some(line) = &summary.line {
-                out.push_str(line);
-                out.push('\n');
+                writeln!(out, "{line}")?;
             }
         }
         NoticeFormat::Github => {
             for (n, a) in notes.iter().filter(|(n, _)| shown(n)) {
-                out.push_str(&github(n, a));
-                out.push('\n');
+                writeln!(out, "{}", github(n, a))?;
             }
             if let Some(line) = &summary.line {
-                out.push_str(&escape_data(line));
-                out.push('\n');
+                writeln!(out, "{}", escape_data(line))?;
             }
         }
         NoticeFormat::Json => {
@@ -100,23 +110,21 @@ pub fn render(format: NoticeFormat, notes: &Notes, quiet: bool, summary: &Summar
                 {
                     o.extend(add);
                 }
-                out.push_str(&line.to_string());
-                out.push('\n');
+                writeln!(out, "{line}")?;
             }
             let mut s = serde_json::json!({ "type": "summary" });
             if let (Some(o), serde_json::Value::Object(add)) = (s.as_object_mut(), &summary.json) {
                 o.extend(add.clone());
             }
-            out.push_str(&s.to_string());
-            out.push('\n');
+            writeln!(out, "{s}")?;
         }
         NoticeFormat::Sarif => {
             let doc = sarif(notes, &summary.json);
-            out.push_str(&serde_json::to_string_pretty(&doc).expect("SARIF serialises"));
-            out.push('\n');
+            serde_json::to_writer_pretty(&mut *out, &doc).map_err(std::io::Error::other)?;
+            writeln!(out)?;
         }
     }
-    out
+    Ok(())
 }
 
 /// `FILE:LINE: LEVEL[CODE] ns/name: message; advice`, and `(allowed by

@@ -50,6 +50,18 @@ pub fn write_stdout(text: &str) -> std::io::Result<()> {
     }
 }
 
+/// Write to stdout through `write`; a closed pipe (`| head`) is no error.
+pub fn write_stdout_with(
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    match write(&mut out).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// The exit code of a write to stdout.
 pub fn printed(r: std::io::Result<()>) -> Exit {
     match r {

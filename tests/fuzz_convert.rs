@@ -10,7 +10,7 @@ use sme2wasm::yaml::{self, Mapping, Value};
 fn run(text: String) -> sme2wasm::conversion::stream::Outcome {
     let input = Input {
         name: "fuzz.yaml".into(),
-        text,
+        text: text.into(),
     };
     convert_inputs(&[input], &Options::default(), Format::Yaml, false)
 }

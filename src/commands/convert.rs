@@ -6,7 +6,7 @@ use crate::conversion::convert::phase_map_notes;
 use crate::conversion::stream::{self, Format};
 use crate::exit::Exit;
 use crate::notify::Counts;
-use crate::output::{acknowledge, write_report, write_stdout};
+use crate::output::{acknowledge, write_report};
 
 pub fn run(args: ConvertArgs) -> Exit {
     let opts = match options(&args.conversion) {
@@ -28,23 +28,20 @@ pub fn run(args: ConvertArgs) -> Exit {
     // The output no longer refers to the inputs: free them before writing.
     drop(inputs);
     // The phase table's notes first, without copying the run's notes.
-    let mut notes = outcome.notifications;
+    let mut notes = std::mem::take(&mut outcome.notifications);
     notes.splice(0..0, phase_map_notes(&opts));
-    if let Err(e) = write_stdout(&outcome.output) {
+    if let Err(e) = crate::output::write_stdout_with(|w| outcome.write_output(w)) {
         eprintln!("sme2wasm: cannot write the output: {e}");
         return Exit::Usage;
     }
     // Written: free it before the inputs are read again for inline allows.
     drop(std::mem::take(&mut outcome.output));
+    drop(outcome.spooled.take());
     let allowed = match acknowledge(
         &args.conversion,
         std::path::Path::new("."),
         &[],
-        &|name| {
-            (name != "<stdin>")
-                .then(|| std::fs::read_to_string(name).ok())
-                .flatten()
-        },
+        &|name| crate::allow::marked_file_text(name),
         &mut notes,
     ) {
         Ok(a) => a,

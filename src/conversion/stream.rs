@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub struct Input {
     pub name: String,
-    pub text: String,
+    pub text: crate::fsutil::Text,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,13 +29,68 @@ pub enum Format {
 /// What a run produced: the output text and every notification.
 #[derive(Debug)]
 pub struct Outcome {
+    /// The output, when it was kept in memory (see `spooled`).
     pub output: String,
+    /// A large YAML output waits in an anonymous temporary file until the
+    /// order is known; `output` is then empty and this writes it.
+    pub spooled: Option<Spooled>,
     pub notifications: Vec<Notification>,
     pub converted: usize,
     pub failed: usize,
     /// Documents that could not be read (exit code 2).
     pub unreadable: usize,
 }
+
+impl Outcome {
+    /// Write the output (from memory, or from its spool).
+    pub fn write_output(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        match &self.spooled {
+            Some(s) => s.write_to(w),
+            None => w.write_all(self.output.as_bytes()),
+        }
+    }
+
+    /// The output as one string (tests, benchmarks).
+    pub fn output_text(&self) -> String {
+        match &self.spooled {
+            None => self.output.clone(),
+            Some(s) => {
+                let mut v = Vec::new();
+                s.write_to(&mut v).expect("the spool reads back");
+                String::from_utf8(v).expect("the output is UTF-8")
+            }
+        }
+    }
+}
+
+/// An output written to an anonymous temporary file, and the priorities to
+/// put in while it is copied out: (start, end, new text), in order.
+#[derive(Debug)]
+pub struct Spooled {
+    file: std::fs::File,
+    len: u64,
+    patches: Vec<(u64, u64, String)>,
+}
+
+impl Spooled {
+    pub fn write_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        use std::io::{Read, Seek};
+        let mut file = &self.file;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        let mut pos = 0u64;
+        for (start, end, text) in &self.patches {
+            std::io::copy(&mut file.take(start - pos), w)?;
+            w.write_all(text.as_bytes())?;
+            file.seek(std::io::SeekFrom::Start(*end))?;
+            pos = *end;
+        }
+        std::io::copy(&mut file.take(self.len - pos), w)?;
+        Ok(())
+    }
+}
+
+/// Output beyond this much waits in a temporary file, not in memory.
+const SPOOL_AT: usize = 4 << 20;
 
 /// Errors that stop the reading of inputs.
 #[derive(Debug, thiserror::Error)]
@@ -57,11 +112,14 @@ pub enum ReadError {
 
 fn read_file(path: &Path) -> Result<Input, ReadError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| ReadError::Io {
-        path: name.clone(),
-        source,
+    use crate::fsutil::{Text, TextError};
+    let text = Text::read(path).map_err(|e| match e {
+        TextError::Io(source) => ReadError::Io {
+            path: name.clone(),
+            source,
+        },
+        TextError::NotUtf8 => ReadError::NotUtf8 { path: name.clone() },
     })?;
-    let text = String::from_utf8(bytes).map_err(|_| ReadError::NotUtf8 { path: name.clone() })?;
     Ok(Input { name, text })
 }
 
@@ -112,7 +170,7 @@ pub fn read_inputs(paths: &[String]) -> (Vec<Input>, Vec<ReadError>) {
                 Ok(_) => match String::from_utf8(buf) {
                     Ok(text) => inputs.push(Input {
                         name: "<stdin>".into(),
-                        text,
+                        text: text.into(),
                     }),
                     Err(_) => errors.push(ReadError::NotUtf8 {
                         path: "<stdin>".into(),
@@ -185,7 +243,15 @@ struct Tree {
 /// any JSON output) ends that: from then on `out` only keeps the plugins'
 /// texts, and the output is put together from the pieces at the end.
 struct YamlOut {
+    /// The output not yet spooled; positions count from the start of the
+    /// whole output (`spooled` bytes before `out`).
     out: String,
+    spool: Option<std::fs::File>,
+    spooled: usize,
+    /// A temporary file could not be made: everything stays in memory.
+    no_spool: bool,
+    /// How much may wait in memory (`SPOOL_AT`; smaller in tests).
+    spool_at: usize,
     /// Whether the next document needs a `---` before it.
     need_marker: bool,
     in_order: bool,
@@ -196,6 +262,10 @@ impl YamlOut {
     fn new(format: Format, only_converted: bool) -> YamlOut {
         YamlOut {
             out: String::new(),
+            spool: None,
+            spooled: 0,
+            no_spool: false,
+            spool_at: SPOOL_AT,
             need_marker: false,
             in_order: format == Format::Yaml,
             only_converted,
@@ -207,18 +277,86 @@ impl YamlOut {
             start_doc(&mut self.out, self.need_marker, text);
             self.out.push_str(text);
             self.need_marker = !text.trim().is_empty();
+            self.maybe_spool();
         }
     }
 
-    /// Write a plugin's text; returns its byte range in `out`.
+    /// Write a plugin's text; returns its byte range in the whole output.
     fn plugin(&mut self, text: &str) -> (usize, usize) {
         if self.in_order {
             start_doc(&mut self.out, self.need_marker, text);
             self.need_marker = true;
         }
-        let start = self.out.len();
+        let start = self.spooled + self.out.len();
         self.out.push_str(text);
-        (start, self.out.len())
+        let range = (start, self.spooled + self.out.len());
+        self.maybe_spool();
+        range
+    }
+
+    /// In order, past `SPOOL_AT` bytes and at the end of a line (the next
+    /// piece looks at the last byte written): move `out` to the spool.
+    fn maybe_spool(&mut self) {
+        use std::io::Write;
+        if !self.in_order
+            || self.no_spool
+            || self.out.len() < self.spool_at
+            || !self.out.ends_with('\n')
+        {
+            return;
+        }
+        if self.spool.is_none() {
+            match tempfile::tempfile() {
+                Ok(f) => self.spool = Some(f),
+                Err(_) => {
+                    self.no_spool = true;
+                    return;
+                }
+            }
+        }
+        let file = self.spool.as_mut().expect("made above");
+        match file.write_all(self.out.as_bytes()) {
+            Ok(()) => {
+                self.spooled += self.out.len();
+                self.out.clear();
+            }
+            // A full disk: keep the rest in memory. The spool then holds
+            // a prefix, which `whole` and `finish_spool` still read.
+            Err(_) => self.no_spool = true,
+        }
+    }
+
+    /// The whole output in memory (the spool read back, when there is one).
+    fn whole(self) -> std::io::Result<String> {
+        use std::io::{Read, Seek};
+        let Some(mut file) = self.spool else {
+            return Ok(self.out);
+        };
+        let mut text = String::with_capacity(self.spooled + self.out.len());
+        file.seek(std::io::SeekFrom::Start(0))?;
+        file.read_to_string(&mut text)?;
+        text.push_str(&self.out);
+        Ok(text)
+    }
+
+    /// Move what is left in memory to the spool; whether everything is
+    /// now there.
+    fn flush_all(&mut self) -> bool {
+        use std::io::Write;
+        let Some(file) = self.spool.as_mut() else {
+            return false;
+        };
+        if self.out.is_empty() {
+            return true;
+        }
+        match file.write_all(self.out.as_bytes()) {
+            Ok(()) => {
+                self.spooled += self.out.len();
+                self.out = String::new();
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     fn not_converted(&mut self, comment: &str) {
@@ -227,6 +365,7 @@ impl YamlOut {
                 self.out.push('\n');
             }
             self.out.push_str(comment);
+            self.maybe_spool();
         }
     }
 
@@ -410,6 +549,40 @@ fn tree_values(
 
 /// The output written in order: only the new priorities' digits change,
 /// patched into the text in place.
+/// The spooled output, the rest of it written out, and the priorities the
+/// order moves as patches applied while it is copied out.
+fn finish_spool(
+    mut yaml_out: YamlOut,
+    pieces: Vec<Piece>,
+    new_priority: &HashMap<usize, i64>,
+) -> Spooled {
+    let mut patches = Vec::new();
+    for piece in &pieces {
+        if let Piece::Plugin {
+            id,
+            at,
+            priority_at,
+        } = piece
+        {
+            if let Some(p) = new_priority.get(id) {
+                patches.push((
+                    (at.0 + priority_at.0) as u64,
+                    (at.0 + priority_at.1) as u64,
+                    p.to_string(),
+                ));
+            }
+        }
+    }
+    drop(pieces);
+    // `flush_all` moved everything there.
+    let file = yaml_out.spool.take().expect("a spooled output");
+    Spooled {
+        file,
+        len: yaml_out.spooled as u64,
+        patches,
+    }
+}
+
 fn new_priorities_in_place(
     out: String,
     pieces: Vec<Piece>,
@@ -468,13 +641,27 @@ pub fn convert_inputs(
     format: Format,
     only_converted: bool,
 ) -> Outcome {
+    convert_inputs_spooling_at(inputs, opts, format, only_converted, SPOOL_AT)
+}
+
+fn convert_inputs_spooling_at(
+    inputs: &[Input],
+    opts: &Options,
+    format: Format,
+    only_converted: bool,
+    spool_at: usize,
+) -> Outcome {
     let mut yaml_out = YamlOut::new(format, only_converted);
-    // The output is at most about as long as the input. Reserved, not
-    // touched: the pages cost memory only once written, and the buffer is
-    // never copied to grow.
-    yaml_out
-        .out
-        .reserve(inputs.iter().map(|i| i.text.len() + 64).sum());
+    yaml_out.spool_at = spool_at;
+    // The output is at most about as long as the input, and what is in
+    // memory at most about `SPOOL_AT`: reserved once, never copied to grow.
+    yaml_out.out.reserve(
+        inputs
+            .iter()
+            .map(|i| i.text.len() + 64)
+            .sum::<usize>()
+            .min(spool_at.saturating_add(1 << 20)),
+    );
     let mut run = Run {
         conv: Converter::new(opts),
         pieces: Vec::new(),
@@ -489,8 +676,14 @@ pub fn convert_inputs(
         only_converted,
     };
     for input in inputs {
-        for doc in yaml::split_documents(&input.text) {
+        let docs = yaml::split_documents(&input.text);
+        // A mapped file: the split read every page; each is read again as
+        // its documents are converted, and given back once they are done.
+        input.text.release_all();
+        for doc in docs {
+            let end = doc.offset + doc.text.len();
             run.document(input, doc);
+            input.text.release_before(end);
         }
     }
     run.finish()
@@ -712,7 +905,7 @@ impl<'a, 'o> Run<'a, 'o> {
     }
 
     /// Order the run's plugins, and write the output.
-    fn finish(self) -> Outcome {
+    fn finish(mut self) -> Outcome {
         let finished = self.conv.finish();
         let new_priority: HashMap<usize, i64> =
             finished.changes.iter().map(|c| (c.id, c.new)).collect();
@@ -725,22 +918,41 @@ impl<'a, 'o> Run<'a, 'o> {
                 self.tokens.untokenize_note(n);
             }
         }
+        let mut spooled = None;
+        let in_order = self.yaml_out.in_order && dropped.is_empty();
         let output = match self.format {
-            Format::Yaml if self.yaml_out.in_order && dropped.is_empty() => {
-                new_priorities_in_place(self.yaml_out.out, self.pieces, &new_priority)
+            Format::Yaml if in_order && self.yaml_out.flush_all() => {
+                spooled = Some(finish_spool(self.yaml_out, self.pieces, &new_priority));
+                String::new()
             }
-            Format::Yaml => emit_yaml(
-                self.pieces,
-                &self.yaml_out.out,
-                &new_priority,
-                &dropped,
-                &tree_plugins,
-                self.only_converted,
-            ),
+            Format::Yaml => match self.yaml_out.whole() {
+                Ok(text) if in_order => new_priorities_in_place(text, self.pieces, &new_priority),
+                Ok(text) => emit_yaml(
+                    self.pieces,
+                    &text,
+                    &new_priority,
+                    &dropped,
+                    &tree_plugins,
+                    self.only_converted,
+                ),
+                Err(e) => {
+                    self.unreadable += 1;
+                    notifications.push(
+                        Notification::new(
+                            Code::CannotWrite,
+                            "",
+                            format!("cannot read back the output's temporary file: {e}"),
+                        )
+                        .advice("check the space and health of the temporary directory (TMPDIR), or convert fewer files at once"),
+                    );
+                    String::new()
+                }
+            },
             Format::Json => emit_json(self.pieces, &dropped, &tree_plugins, self.only_converted),
         };
         Outcome {
             output,
+            spooled,
             notifications,
             converted: self.converted - dropped.len(),
             failed: self.failed + dropped.len(),
@@ -1023,7 +1235,7 @@ mod tests {
         );
         let input = Input {
             name: "in.yaml".into(),
-            text,
+            text: text.into(),
         };
         let outcome = convert_inputs(&[input], &Options::default(), Format::Yaml, false);
         assert_eq!((outcome.converted, outcome.unreadable), (2, 1));
@@ -1039,6 +1251,64 @@ mod tests {
             changed == vec![("ns/a", 5)] || changed == vec![("ns/b", 10)],
             "{changed:?}"
         );
+    }
+
+    /// A stream whose output goes to the spool after every few documents,
+    /// with priorities the order moves (patched while it is copied out),
+    /// a document passed through and one not converted, gives the very
+    /// bytes the in-memory path gives.
+    #[test]
+    fn a_spooled_output_is_the_output_kept_in_memory() {
+        let mut text = String::from("# a head comment\nkind: ConfigMap\nmetadata: {name: c}\n");
+        for (i, (phase, priority)) in [
+            ("PreAuthN", 0),
+            ("PreAuthN", 0),
+            ("PostAuthZ", 5),
+            ("PreAuthZ", 1000),
+            ("PreAuthZ", 0),
+            ("PostStats", 7),
+            ("PreAuthN", 12),
+        ]
+        .iter()
+        .enumerate()
+        {
+            text.push_str(&format!("---\napiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {{name: e{}, namespace: ns}}\nspec: {{image: quay.io/x/y:1, phase: {phase}, priority: {priority}}}\n", 9 - i));
+        }
+        text.push_str("---\napiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata: {name: bad}\nspec: {phase: PreAuthN}\n");
+        let input = || Input {
+            name: "in.yaml".into(),
+            text: text.clone().into(),
+        };
+        let opts = Options::default();
+        let memory = convert_inputs_spooling_at(&[input()], &opts, Format::Yaml, false, usize::MAX);
+        assert!(memory.spooled.is_none());
+        let moved = memory
+            .notifications
+            .iter()
+            .filter(|n| n.code == Code::PriorityChanged)
+            .count();
+        assert!(moved >= 1, "the order moves a priority: {moved}");
+        for at in [1, 64, 300] {
+            let spooled = convert_inputs_spooling_at(&[input()], &opts, Format::Yaml, false, at);
+            assert!(spooled.spooled.is_some(), "spooled at {at}");
+            assert!(spooled.output.is_empty());
+            assert_eq!(spooled.output_text(), memory.output, "spooled at {at}");
+            let mut written = Vec::new();
+            spooled.write_output(&mut written).unwrap();
+            assert_eq!(String::from_utf8(written).unwrap(), memory.output);
+            assert_eq!(spooled.notifications.len(), memory.notifications.len());
+        }
+        // A List with SMEs ends the in-order output: what was spooled is
+        // read back and the output put together from the pieces.
+        let list = format!("{text}---\nkind: List\nitems:\n- apiVersion: maistra.io/v1\n  kind: ServiceMeshExtension\n  metadata: {{name: l, namespace: ns}}\n  spec: {{image: quay.io/x/y:1, phase: PreAuthN}}\n");
+        let input = || Input {
+            name: "in.yaml".into(),
+            text: list.clone().into(),
+        };
+        let memory = convert_inputs_spooling_at(&[input()], &opts, Format::Yaml, false, usize::MAX);
+        let spooled = convert_inputs_spooling_at(&[input()], &opts, Format::Yaml, false, 64);
+        assert!(spooled.spooled.is_none());
+        assert_eq!(spooled.output, memory.output);
     }
 
     proptest! {

@@ -436,11 +436,7 @@ pub fn run(args: VerifyArgs) -> Exit {
     if let Err(e) = crate::output::write_stdout(&out) {
         return usage(format!("cannot write the report: {e}"));
     }
-    let text_of = |name: &str| {
-        (name != "<stdin>")
-            .then(|| std::fs::read_to_string(name).ok())
-            .flatten()
-    };
+    let text_of = |name: &str| crate::allow::marked_file_text(name);
     let allowed = match crate::output::acknowledge(
         &args.conversion,
         std::path::Path::new("."),
@@ -543,7 +539,7 @@ pub fn for_migrate(
         .iter()
         .map(|(name, text)| crate::conversion::stream::Input {
             name: name.clone(),
-            text: text.clone(),
+            text: text.clone().into(),
         })
         .collect();
     // The conversion's own notifications come from migrate itself.

@@ -492,18 +492,25 @@ fn priority_range(text: &str, format: Format) -> (usize, usize) {
     (start, start + len)
 }
 
-fn render(plugin: &WasmPlugin, format: Format) -> String {
-    match format {
-        Format::Yaml => format!("---\n{}", yaml::to_string(plugin)),
-        Format::Json => serde_json::to_string(plugin).expect("a plugin serialises"),
+/// A plugin as a YAML document (`---` first). Its config, often most of
+/// it, moves into the tree rendered rather than being copied.
+fn render_yaml(mut plugin: WasmPlugin) -> String {
+    let config = plugin.spec.plugin_config.as_mut().map(std::mem::take);
+    let mut tree = yaml::to_value(&plugin);
+    if let (Some(config), Some(slot)) = (
+        config,
+        tree.get_mut("spec").and_then(|s| s.get_mut("pluginConfig")),
+    ) {
+        *slot = Value::Mapping(config);
     }
+    format!("---\n{}", yaml::emit(&tree))
 }
 
 /// A converted SME's plugin as YAML, after the comments that led the SME
 /// (unless only converted objects are written).
-fn plugin_text(plugin: &WasmPlugin, doc: &yaml::Document, only_converted: bool) -> String {
+fn plugin_text(plugin: WasmPlugin, doc: &yaml::Document, only_converted: bool) -> String {
     let comments = doc.leading_comments();
-    let body = render(plugin, Format::Yaml);
+    let body = render_yaml(plugin);
     if comments.is_empty() || only_converted {
         return body;
     }
@@ -785,7 +792,7 @@ impl<'a, 'o> Run<'a, 'o> {
                     Some((id, plugin)) => {
                         self.converted += 1;
                         if self.format == Format::Yaml {
-                            let text = plugin_text(&plugin, doc, self.only_converted);
+                            let text = plugin_text(plugin, doc, self.only_converted);
                             let priority_at = priority_range(&text, self.format);
                             let at = self.yaml_out.plugin(&text);
                             self.pieces.push(Piece::Plugin {

@@ -93,6 +93,70 @@ fn line_end(bytes: &[u8], pos: usize) -> usize {
     }
 }
 
+/// The 0-based line of the last key of `path` found (each key searched for
+/// from the line of the one before, starting at line `from`): the first line
+/// that, indentation and `- ` taken off, starts with `key:` (or the key
+/// quoted). The text is searched for the key itself, not line by line, so
+/// that the lines before it cost a substring search, not a look each.
+fn key_line(text: &str, path: &[&str], from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    // The line the search starts at: its byte offset and its index.
+    let mut pos = 0usize;
+    for _ in 0..from {
+        if pos >= bytes.len() {
+            return None;
+        }
+        pos = line_end(bytes, pos);
+    }
+    if pos >= bytes.len() && !(pos == 0 && from == 0) {
+        return None;
+    }
+    let mut index = from;
+    let mut found = None;
+    'keys: for key in path {
+        if key.is_empty() {
+            break;
+        }
+        let mut search = pos;
+        loop {
+            let Some(rel) = text[search..].find(key) else {
+                break 'keys;
+            };
+            let hit = search + rel;
+            let start = bytes[pos..hit]
+                .iter()
+                .rposition(|&c| c == b'\n' || c == b'\r')
+                .map_or(pos, |i| pos + i + 1);
+            let end = line_end(bytes, start);
+            let line = text[start..end]
+                .trim_end_matches('\n')
+                .trim_end_matches('\r');
+            if starts_with_key(line.trim_start().trim_start_matches("- "), key) {
+                index += line_breaks(&bytes[pos..start]);
+                pos = start;
+                found = Some(index);
+                continue 'keys;
+            }
+            if end >= bytes.len() {
+                break 'keys;
+            }
+            search = end;
+        }
+    }
+    found
+}
+
+/// How many line breaks (LF, CRLF, lone CR) `bytes` holds.
+fn line_breaks(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        if c == b'\n' || (c == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+            n += 1;
+        }
+    }
+    n
+}
+
 /// The lines of `text` with their line breaks (LF, CRLF or a lone CR).
 pub fn lines_inclusive(text: &str) -> impl Iterator<Item = &str> {
     let bytes = text.as_bytes();
@@ -198,22 +262,7 @@ impl<'a> Document<'a> {
 
     /// As `line_of`, searching from the given 0-based line of the document.
     pub fn line_of_from(&self, path: &[&str], from: usize) -> usize {
-        let mut at = from;
-        let mut found = None;
-        for key in path {
-            let hit = lines(self.text).enumerate().skip(at).find(|(_, l)| {
-                let t = l.trim_start().trim_start_matches("- ");
-                starts_with_key(t, key)
-            });
-            match hit {
-                Some((i, _)) => {
-                    at = i;
-                    found = Some(i);
-                }
-                None => break,
-            }
-        }
-        match found {
+        match key_line(self.text, path, from) {
             Some(i) => self.start_line + i,
             None => self.content_line_from(from),
         }
@@ -237,6 +286,51 @@ impl<'a> Document<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The line-by-line search `key_line` replaced: the oracle it must match.
+    fn key_line_by_lines(text: &str, path: &[&str], from: usize) -> Option<usize> {
+        let mut at = from;
+        let mut found = None;
+        for key in path {
+            let hit = lines(text).enumerate().skip(at).find(|(_, l)| {
+                let t = l.trim_start().trim_start_matches("- ");
+                starts_with_key(t, key)
+            });
+            match hit {
+                Some((i, _)) => {
+                    at = i;
+                    found = Some(i);
+                }
+                None => break,
+            }
+        }
+        found
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn key_search_finds_the_line_the_line_by_line_search_finds(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "spec", "image", "phase", ":", ": x", " ", "  ", "- ", "\"", "'", "\n",
+                    "\r\n", "\r", "#", "é", "sp", "ec", "\t", "x",
+                ]),
+                0..60,
+            ),
+            path in proptest::collection::vec(
+                proptest::sample::select(vec!["spec", "image", "phase", "ec"]),
+                1..4,
+            ),
+            from in 0usize..6,
+        ) {
+            let text: String = parts.concat();
+            proptest::prop_assert_eq!(
+                key_line(&text, &path, from),
+                key_line_by_lines(&text, &path, from),
+                "{:?} {:?} from {}", text, path, from
+            );
+        }
+    }
 
     fn texts(input: &str) -> Vec<(&str, usize)> {
         split_documents(input)

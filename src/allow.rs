@@ -158,10 +158,9 @@ pub fn prefix_of(config: &Path, base: &Path) -> PathBuf {
 pub fn load_config(path: &Path) -> Result<Vec<Allow>, String> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: cannot read: {e}"))?;
-    let file: ConfigFile = serde_yaml::from_str(&text).map_err(|e| match e.location() {
+    let file: ConfigFile = crate::yaml::from_str(&text).map_err(|e| match e.line {
         Some(l) => format!(
-            "{shown}:{}: {e}; expected `allow:` with entries of `code`, `reason` and optional `paths`",
-            l.line()
+            "{shown}:{l}: {e}; expected `allow:` with entries of `code`, `reason` and optional `paths`"
         ),
         None => format!("{shown}: {e}"),
     })?;

@@ -177,7 +177,7 @@ impl ServiceMeshExtension {
             invalid_fields: Vec::new(),
         };
         for (k, v) in root {
-            match yaml::key_string(k).as_str() {
+            match &*yaml::key_str(k) {
                 "apiVersion" | "kind" => {}
                 "metadata" => sme.read_metadata(v)?,
                 "spec" => sme.read_spec(v),
@@ -212,8 +212,8 @@ impl ServiceMeshExtension {
     fn read_metadata(&mut self, v: &Value) -> Result<(), String> {
         let m = v.as_mapping().ok_or("metadata must be a mapping")?;
         for (k, v) in m {
-            let key = yaml::key_string(k);
-            match key.as_str() {
+            let key = yaml::key_str(k);
+            match &*key {
                 "name" => self.name = as_string(v).ok_or("metadata.name must be a string")?,
                 "namespace" => self.namespace = as_string(v),
                 "labels" => match v {
@@ -243,8 +243,8 @@ impl ServiceMeshExtension {
             _ => return self.invalid("spec", "must be a mapping"),
         };
         for (k, v) in m {
-            let key = yaml::key_string(k);
-            match key.as_str() {
+            let key = yaml::key_str(k);
+            match &*key {
                 "image" => match as_string(v) {
                     Some(s) => self.image = Some(s),
                     None if v.is_null() => {}
@@ -300,7 +300,7 @@ impl ServiceMeshExtension {
             _ => return self.invalid("spec.workloadSelector", "must be a mapping with labels"),
         };
         for (k, v) in m {
-            match yaml::key_string(k).as_str() {
+            match &*yaml::key_str(k) {
                 "labels" => match v {
                     Value::Mapping(labels) => {
                         for (lk, lv) in labels {

@@ -792,8 +792,9 @@ fn plan_plain<'a>(
             out.push((doc, plan));
             continue;
         }
-        let have = match yaml::parse(doc.text) {
-            Ok(v) => v,
+        // One pass: the value, and the scalars YAML 1.1 reads otherwise.
+        let (have, yaml11) = match yaml::read(doc.text) {
+            Ok(r) => (r.value, r.yaml11),
             Err(e) => {
                 counters.unreadable += 1;
                 let note = stream::parse_error(&file.name, &doc, &e)
@@ -814,7 +815,7 @@ fn plan_plain<'a>(
             file: &file.name,
             line: doc.content_line(),
             doc: Some(doc),
-            yaml11: None,
+            yaml11: Some(&yaml11),
         };
         if sme::is_sme(&have) {
             counters.remaining += 1;

@@ -609,8 +609,8 @@ fn string(s: &str) -> Value {
 }
 
 fn tagged(tag: &str, value: Value) -> Value {
-    Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
-        tag: serde_yaml::value::Tag::new(tag),
+    Value::Tagged(Box::new(super::TaggedValue {
+        tag: super::Tag::new(tag),
         value,
     }))
 }

@@ -288,6 +288,14 @@ pub fn to_json(value: &Value) -> serde_json::Value {
     }
 }
 
+/// As `key_string`, borrowed when the key is a string (most are).
+pub fn key_str(k: &Value) -> std::borrow::Cow<'_, str> {
+    match k {
+        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        other => std::borrow::Cow::Owned(key_string(other)),
+    }
+}
+
 /// The text of a mapping key, whatever scalar it is.
 pub fn key_string(k: &Value) -> String {
     match k {

@@ -556,6 +556,24 @@ fn tree_values(
 
 /// The output written in order: only the new priorities' digits change,
 /// patched into the text in place.
+/// The byte ranges, in the whole output, of the priorities the order moves,
+/// with their new values, in output order.
+fn moved_priorities<'p>(
+    pieces: &'p [Piece],
+    new_priority: &'p HashMap<usize, i64>,
+) -> impl Iterator<Item = (usize, usize, i64)> + 'p {
+    pieces.iter().filter_map(|piece| match piece {
+        Piece::Plugin {
+            id,
+            at,
+            priority_at,
+        } => new_priority
+            .get(id)
+            .map(|p| (at.0 + priority_at.0, at.0 + priority_at.1, *p)),
+        _ => None,
+    })
+}
+
 /// The spooled output, the rest of it written out, and the priorities the
 /// order moves as patches applied while it is copied out.
 fn finish_spool(
@@ -563,23 +581,9 @@ fn finish_spool(
     pieces: Vec<Piece>,
     new_priority: &HashMap<usize, i64>,
 ) -> Spooled {
-    let mut patches = Vec::new();
-    for piece in &pieces {
-        if let Piece::Plugin {
-            id,
-            at,
-            priority_at,
-        } = piece
-        {
-            if let Some(p) = new_priority.get(id) {
-                patches.push((
-                    (at.0 + priority_at.0) as u64,
-                    (at.0 + priority_at.1) as u64,
-                    p.to_string(),
-                ));
-            }
-        }
-    }
+    let patches = moved_priorities(&pieces, new_priority)
+        .map(|(start, end, p)| (start as u64, end as u64, p.to_string()))
+        .collect();
     drop(pieces);
     // `flush_all` moved everything there.
     let file = yaml_out.spool.take().expect("a spooled output");
@@ -599,18 +603,9 @@ fn new_priorities_in_place(
     // that point into them.
     let mut digits = String::new();
     let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
-    for piece in &pieces {
-        if let Piece::Plugin {
-            id,
-            at,
-            priority_at,
-        } = piece
-        {
-            if let Some(p) = new_priority.get(id) {
-                ranges.push((at.0 + priority_at.0, at.0 + priority_at.1, digits.len()));
-                digits.push_str(&p.to_string());
-            }
-        }
+    for (start, end, p) in moved_priorities(&pieces, new_priority) {
+        ranges.push((start, end, digits.len()));
+        digits.push_str(&p.to_string());
     }
     drop(pieces);
     let ends = ranges.iter().skip(1).map(|r| r.2).chain([digits.len()]);

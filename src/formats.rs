@@ -68,15 +68,8 @@ pub fn emit(
     }
 }
 
-/// The text `emit` writes.
-pub fn render(format: NoticeFormat, notes: &Notes, quiet: bool, summary: &Summary) -> String {
-    let mut out = Vec::new();
-    render_to(format, notes, quiet, summary, &mut out).expect("writing to memory cannot fail");
-    String::from_utf8(out).expect("notifications are UTF-8")
-}
-
-/// Write the text `emit` writes to `out`.
-pub fn render_to(
+/// Write the notifications in `format` to `out`.
+fn render_to(
     format: NoticeFormat,
     notes: &Notes,
     quiet: bool,

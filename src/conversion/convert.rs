@@ -60,7 +60,31 @@ pub struct Site<'a> {
     pub yaml11: Option<&'a [crate::yaml::yaml11::Yaml11Scalar]>,
 }
 
-impl Site<'_> {
+impl<'a> Site<'a> {
+    /// A whole document of `file`, with the 1.1 scalars its reader found.
+    pub fn document(
+        file: &'a str,
+        doc: Document<'a>,
+        yaml11: Option<&'a [crate::yaml::yaml11::Yaml11Scalar]>,
+    ) -> Self {
+        Site {
+            file,
+            line: doc.content_line(),
+            doc: Some(doc),
+            yaml11,
+        }
+    }
+
+    /// An object that has only its own line (an item of a `kind: List`).
+    pub fn line(file: &'a str, line: usize) -> Self {
+        Site {
+            file,
+            line,
+            doc: None,
+            yaml11: None,
+        }
+    }
+
     pub fn source(&self) -> Source {
         Source::new(self.file, self.line)
     }

@@ -722,12 +722,7 @@ impl<'a, 'o> Run<'a, 'o> {
                 return;
             }
         };
-        let site = Site {
-            file: &input.name,
-            line: doc.content_line(),
-            doc: Some(doc),
-            yaml11: Some(&yaml11),
-        };
+        let site = Site::document(&input.name, doc, Some(&yaml11));
         if sme::is_sme(&value) {
             self.sme(input, &doc, value, &site);
             return;
@@ -857,12 +852,7 @@ impl<'a, 'o> Run<'a, 'o> {
                     }
                     continue;
                 }
-                let item_site = Site {
-                    file: &input.name,
-                    line,
-                    doc: None,
-                    yaml11: None,
-                };
+                let item_site = Site::line(&input.name, line);
                 let mut fixup = None;
                 let prepared;
                 let item = if is_template {

@@ -382,12 +382,7 @@ impl ChartOrder {
                 let Ok(sme) = sme::ServiceMeshExtension::from_value(&Value::Mapping(root)) else {
                     continue;
                 };
-                let site = Site {
-                    file: &f.name,
-                    line: doc.content_line(),
-                    doc: None,
-                    yaml11: None,
-                };
+                let site = Site::line(&f.name, doc.content_line());
                 if let Some((id, _)) = conv.add_owned(sme, &site) {
                     item.id = Some(id);
                     items.push(item);

@@ -811,12 +811,7 @@ fn plan_plain<'a>(
                 continue;
             }
         };
-        let site = Site {
-            file: &file.name,
-            line: doc.content_line(),
-            doc: Some(doc),
-            yaml11: Some(&yaml11),
-        };
+        let site = Site::document(&file.name, doc, Some(&yaml11));
         if sme::is_sme(&have) {
             counters.remaining += 1;
             let plan = match stream::read_sme(&have, &site, conv).and_then(|s| {
@@ -882,12 +877,7 @@ fn plan_plain<'a>(
                         continue;
                     }
                     counters.remaining += 1;
-                    let item_site = Site {
-                        file: &file.name,
-                        line,
-                        doc: None,
-                        yaml11: None,
-                    };
+                    let item_site = Site::line(&file.name, line);
                     let mut fixup = None;
                     let prepared;
                     let item = if is_template {

@@ -90,8 +90,8 @@ pub fn read_and_convert(inputs: &[crate::conversion::stream::Input], opts: &Opti
             if !doc.text.contains(sme::KIND) || doc.is_blank() {
                 continue;
             }
-            let value = match yaml::parse(doc.text) {
-                Ok(v) => v,
+            let (value, yaml11) = match yaml::read(doc.text) {
+                Ok(r) => (r.value, r.yaml11),
                 Err(e) => {
                     unreadable += 1;
                     conv.note(crate::conversion::stream::parse_error(
@@ -117,26 +117,19 @@ pub fn read_and_convert(inputs: &[crate::conversion::stream::Input], opts: &Opti
                 }
             };
             if sme::is_sme(&value) {
-                let site = Site {
-                    file: &input.name,
-                    line: doc.content_line(),
-                    doc: Some(doc),
-                    yaml11: None,
-                };
+                let site = Site::document(&input.name, doc, Some(&yaml11));
                 one(&value, &site, &mut conv);
             } else if sme::kind_of(&value) == Some("List") {
                 if let Some(Value::Sequence(items)) = value.get("items") {
                     for item in items.iter().filter(|i| sme::is_sme(i)) {
-                        let site = Site {
-                            file: &input.name,
-                            line: crate::conversion::stream::list_item_line(
+                        let site = Site::line(
+                            &input.name,
+                            crate::conversion::stream::list_item_line(
                                 &doc,
                                 item,
                                 doc.content_line(),
                             ),
-                            doc: None,
-                            yaml11: None,
-                        };
+                        );
                         one(item, &site, &mut conv);
                     }
                 }

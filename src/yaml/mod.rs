@@ -54,28 +54,31 @@ pub fn read(original: &str) -> Result<Read, ParseError> {
     // parser's events come as it reads, so it never reads further) and
     // hands the document to the backend path, which checks the depth
     // before its parser runs.
-    if text.trim_start().starts_with(['{', '[']) {
-        if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
-            return Ok(Read {
-                value: to_value(&json),
-                yaml11: Vec::new(),
-                merge_keys: false,
-            });
-        }
+    if let Some(value) = as_json(text) {
+        return Ok(Read {
+            value,
+            yaml11: Vec::new(),
+        });
     }
     match read::read(text) {
-        Ok(mut r) => {
-            if r.merge_keys {
-                resolve_merge_keys(&mut r.value)?;
-            }
-            Ok(r)
-        }
+        Ok(r) => Ok(r),
         Err(read::Defer) => Ok(Read {
             value: parse_with_backend(original)?,
             yaml11: yaml11::differences(original),
-            merge_keys: false,
         }),
     }
+}
+
+/// A document that is JSON, read as JSON. JSON is YAML, but the YAML
+/// parser refuses some valid JSON (surrogate pair escapes, keys over 1024
+/// characters, integers beyond 64 bits).
+fn as_json(text: &str) -> Option<Value> {
+    if !text.trim_start().starts_with(['{', '[']) {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .map(|json| to_value(&json))
 }
 
 /// The benchmark's bare baseline: the backend's own parse, nothing more.
@@ -91,13 +94,8 @@ pub fn parse_with_backend(text: &str) -> Result<Value, ParseError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Deep nesting is refused before a parser spends superlinear time on it.
     depth::check(text)?;
-    // JSON is YAML, but the YAML parser refuses some valid JSON (surrogate
-    // pair escapes, keys over 1024 characters, integers beyond 64 bits):
-    // a document that is JSON is read as JSON.
-    if text.trim_start().starts_with(['{', '[']) {
-        if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
-            return Ok(to_value(&json));
-        }
+    if let Some(value) = as_json(text) {
+        return Ok(value);
     }
     let mut value = backend::from_str::<Value>(text).map_err(|e| {
         let loc = e.location();

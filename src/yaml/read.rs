@@ -23,8 +23,6 @@ pub struct Read {
     pub value: Value,
     /// Plain scalars whose YAML 1.1 meaning differs, in document order.
     pub yaml11: Vec<Yaml11Scalar>,
-    /// Whether a plain `<<` key (a merge key) was written.
-    pub merge_keys: bool,
 }
 
 /// Why the pass hands the document to the backend.
@@ -196,18 +194,21 @@ pub(super) fn read(text: &str) -> Result<Read, Defer> {
                         }
                     }
                 }
-                let (value, key_text) = match resolved {
-                    None => (Value::String(text.into_owned()), KeyText::Value),
-                    Some(v) if is_key => (v, KeyText::Raw(text.into_owned())),
-                    Some(v) => (v, KeyText::Collection),
-                };
                 if is_key && anchor == 0 {
+                    // A key keeps the text it was written as, for paths.
+                    let entry = match resolved {
+                        None => (Value::String(text.into_owned()), KeyText::Value),
+                        Some(v) => (v, KeyText::Raw(text.into_owned())),
+                    };
                     if let Some(Frame::Map { key, .. }) = frames.last_mut() {
-                        *key = Some((value, key_text));
+                        *key = Some(entry);
                     }
                     continue;
                 }
-                (value, anchor)
+                (
+                    resolved.unwrap_or_else(|| Value::String(text.into_owned())),
+                    anchor,
+                )
             }
         };
         if anchor != 0 {
@@ -251,16 +252,15 @@ pub(super) fn read(text: &str) -> Result<Read, Defer> {
     }
     // An empty document: the backend says whether it is one (`...`
     // alone is not).
-    let Some(value) = root.filter(|_| frames.is_empty()) else {
+    let Some(mut value) = root.filter(|_| frames.is_empty()) else {
         return Err(Defer);
     };
-    // Merge keys are resolved where the backend path resolves them.
-    let merge_keys = super::has_plain_merge_key(text);
-    Ok(Read {
-        value,
-        yaml11,
-        merge_keys,
-    })
+    // Merge keys, where the backend path resolves them; a merge key it
+    // refuses is refused there, with its message.
+    if super::has_plain_merge_key(text) {
+        super::resolve_merge_keys(&mut value).map_err(|_| Defer)?;
+    }
+    Ok(Read { value, yaml11 })
 }
 
 /// Text the parser reads where the backend refuses it, or reads
@@ -618,12 +618,8 @@ mod tests {
                 let theirs = parse_with_backend(doc.text);
                 if let Ok(r) = &ours {
                     docs += 1;
-                    let mut v = r.value.clone();
-                    if r.merge_keys {
-                        super::super::resolve_merge_keys(&mut v).ok();
-                    }
                     assert_eq!(
-                        Ok(&v),
+                        Ok(&r.value),
                         theirs.as_ref(),
                         "{}:{}: values differ",
                         f.display(),

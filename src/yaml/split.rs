@@ -103,20 +103,11 @@ fn key_line(text: &str, path: &[&str], from: usize) -> Option<usize> {
     // The line the search starts at: its byte offset and its index.
     let mut pos = 0usize;
     for _ in 0..from {
-        if pos >= bytes.len() {
-            return None;
-        }
         pos = line_end(bytes, pos);
-    }
-    if pos >= bytes.len() && !(pos == 0 && from == 0) {
-        return None;
     }
     let mut index = from;
     let mut found = None;
     'keys: for key in path {
-        if key.is_empty() {
-            break;
-        }
         let mut search = pos;
         loop {
             let Some(rel) = text[search..].find(key) else {
@@ -137,6 +128,7 @@ fn key_line(text: &str, path: &[&str], from: usize) -> Option<usize> {
                 found = Some(index);
                 continue 'keys;
             }
+            // The last line failed (an empty key would be found there again).
             if end >= bytes.len() {
                 break 'keys;
             }

@@ -11,28 +11,9 @@ fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sme2wasm")
 }
 
-/// A copy of examples/gitops: two SMEs (one document, one kustomize
-/// patch), one WARN (the image is not repacked) and one INFO.
-fn gitops() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    copy(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gitops"),
-        dir.path(),
-    );
-    dir
-}
-
-fn copy(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
-}
+#[path = "common/examples.rs"]
+mod examples;
+use examples::gitops;
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(bin())

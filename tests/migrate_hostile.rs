@@ -4,38 +4,17 @@
 //! git repository the test makes.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::Path;
-use std::process::{Command, Output};
+
+use std::process::Command;
 
 #[path = "common/git.rs"]
 mod git_support;
-use git_support::git;
+use git_support::{git, migrate, repo};
 
 const SME: &str = "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: a\n  namespace: shop\nspec:\n  image: quay.io/acme/a:1   # the filter\n  phase: PreAuthN\n  priority: 1\n";
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A repository at `dir` holding `files`, all committed.
-fn repo(dir: &Path, files: &[(&str, &str)]) {
-    for (name, body) in files {
-        let p = dir.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body).unwrap();
-    }
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "first"]);
-}
-
-fn migrate(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sme2wasm"))
-        .current_dir(cwd)
-        .arg("migrate")
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 /// Someone else's file comes back theirs, with its mode (the tests run as

@@ -4,12 +4,12 @@
 //! below PATH are not entered (`--recurse-repositories`). Every case runs
 //! the real `git` on a real repository the test makes.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 
 #[path = "common/git.rs"]
 mod git_support;
-use git_support::git;
+use git_support::{git, migrate, repo};
 
 const SME: &str = "apiVersion: maistra.io/v1\nkind: ServiceMeshExtension\nmetadata:\n  name: a\n  namespace: shop\nspec:\n  image: quay.io/acme/a:1   # the filter\n  phase: PreAuthN\n  priority: 1\n";
 
@@ -17,28 +17,6 @@ const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n";
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// A repository at `dir` holding `files`, all committed.
-fn repo(dir: &Path, files: &[(&str, &str)]) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (name, body) in files {
-        let p = dir.join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body).unwrap();
-    }
-    git(dir, &["init", "-q"]);
-    git(dir, &["add", "-A"]);
-    git(dir, &["commit", "-q", "-m", "first"]);
-}
-
-fn migrate(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sme2wasm"))
-        .current_dir(cwd)
-        .arg("migrate")
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 fn read(p: PathBuf) -> String {

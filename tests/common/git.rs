@@ -1,10 +1,12 @@
 //! `git` for the tests that run migrate on real repositories: a fixed
-//! identity and branch, whatever the machine's configuration. Included by
-//! path (`#[path = "common/git.rs"]`), so that those tests do not build the
+//! identity and branch, whatever the machine's configuration; a committed
+//! repository of given files; migrate run in a directory. Included by path
+//! (`#[path = "common/git.rs"]`), so that those tests do not build the
 //! registry harness.
+#![allow(dead_code)]
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// Run git in `dir`; panics when it fails; returns its stdout.
 pub fn git(dir: &Path, args: &[&str]) -> String {
@@ -32,4 +34,27 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A repository at `dir` holding `files`, all committed.
+pub fn repo(dir: &Path, files: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, body) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    git(dir, &["init", "-q"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-q", "-m", "first"]);
+}
+
+/// `sme2wasm migrate ARGS` run in `cwd`.
+pub fn migrate(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sme2wasm"))
+        .current_dir(cwd)
+        .arg("migrate")
+        .args(args)
+        .output()
+        .unwrap()
 }
